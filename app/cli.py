@@ -1,0 +1,214 @@
+"""The `kb` command line: thin wrappers over the library functions in kb/ and evals/.
+
+Every command that prints for people also takes `--json` for programs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kb.settings import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _kbase(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from kb.index import KnowledgeBase
+
+    if "kbase" not in ctx.obj:
+        ctx.obj["kbase"] = KnowledgeBase(_settings(ctx))
+    return ctx.obj["kbase"]
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Overrides KB_DATA_DIR.")
+@click.option("--corpus-dir", type=click.Path(path_type=Path), help="Overrides KB_CORPUS_DIR.")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, corpus_dir: Path | None) -> None:
+    """policykb: cited answers from policy documents on China's poverty alleviation."""
+    overrides: dict[str, Any] = {}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if corpus_dir:
+        overrides["corpus_dir"] = corpus_dir
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = Settings(**overrides)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
+    """Ingest the corpus directory, or the given files (copied into it)."""
+    from kb.indexer import ingest as run_ingest
+
+    kbase = _kbase(ctx)
+    missing = [p for p in paths if not p.exists()]
+    report = run_ingest(kbase, [p for p in paths if p.exists()] or None if paths else None,
+                        progress=not (quiet or as_json))
+    for p in missing:
+        from ingest.records import IngestError
+
+        report.errors.append(IngestError(p.name, "no such file"))
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        for err in report.errors:
+            click.echo(f"error: {err.source}: {err.reason}", err=True)
+        click.echo(report.summary(len(kbase.catalog.documents), len(kbase.catalog.chunks)))
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def docs(ctx: click.Context, as_json: bool) -> None:
+    """List ingested documents with pages, chunks and publication date."""
+    kbase = _kbase(ctx)
+    rows = []
+    for d in kbase.documents():
+        rows.append({
+            "doc_id": d.doc_id, "source": d.source, "title": d.title, "publisher": d.publisher,
+            "published": d.published, "kind": d.kind, "language": d.language, "pages": d.pages,
+            "chunks": len(kbase.catalog.chunk_ids(d.doc_id)),
+        })
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("No documents ingested yet: run `kb ingest`.")
+    for r in rows:
+        click.echo(f"{r['doc_id']:<24} {r['published'] or '-':<8} {r['pages']:>4} pages "
+                   f"{r['chunks']:>4} chunks  {r['title'][:70]}")
+
+
+def _filters(doc: tuple[str, ...], year_from: int | None, year_to: int | None,
+             kind: tuple[str, ...], publisher: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from kb.records import Filters
+
+    return Filters(doc_ids=doc, publishers=publisher, kinds=kind, year_from=year_from,
+                   year_to=year_to)
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@click.option("--doc", multiple=True, help="Only this doc_id (repeatable).")
+@click.option("--publisher", multiple=True, help="Only this publisher (repeatable).")
+@click.option("--kind", multiple=True, help="Only this chunk kind: body, glossary, footnote, case.")
+@click.option("--year-from", type=int)
+@click.option("--year-to", type=int)
+@click.option("--k", type=int, help="Number of passages (default from settings).")
+@click.option("--batch", type=click.File("r"), help="JSONL with id and question per line.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def search(ctx: click.Context, query: str, doc: tuple[str, ...], publisher: tuple[str, ...],
+           kind: tuple[str, ...], year_from: int | None, year_to: int | None, k: int | None,
+           batch: Any, as_json: bool) -> None:
+    """Ranked passages for a query, with the scores that ranked them."""
+    from kb.retriever import retrieve
+
+    kbase = _kbase(ctx)
+    filters = _filters(doc, year_from, year_to, kind, publisher)
+    if batch is not None:
+        for n, line in enumerate(batch, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                qid, question = item["id"], item["question"]
+            except (ValueError, KeyError, TypeError) as exc:
+                click.echo(f"line {n}: {exc!r}", err=True)
+                continue
+            hits = retrieve(str(question), kbase, filters, k)
+            _echo_json({"id": qid, "passages": [h.as_passage() for h in hits]})
+        return
+    hits = retrieve(query, kbase, filters, k)
+    if as_json:
+        _echo_json({"query": query, "passages": [h.as_passage() for h in hits]})
+        return
+    if not hits:
+        click.echo("No passages found.")
+    for i, h in enumerate(hits, 1):
+        c = h.chunk
+        page = f"p. {c.page_start}" if c.page_start else "no page"
+        click.echo(f"[{i}] {h.document.title[:60]} ({h.document.published}) | {c.section[:60]} | "
+                   f"{page} | {c.kind}")
+        click.echo(f"    scores: {h.scores}")
+        click.echo(f"    {c.text[:300]}")
+
+
+@cli.command("eval")
+@click.option("--retrieval", is_flag=True, help="Evaluate retrieval only.")
+@click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path),
+              help="Gold JSONL (repeatable; default evals/gold/dev.jsonl).")
+@click.option("--configs", default="naive,dense,bm25,full", show_default=True,
+              help="Comma-separated configurations to compare.")
+@click.option("--k", type=int, default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def eval_(ctx: click.Context, retrieval: bool, gold: tuple[Path, ...], configs: str, k: int,
+          as_json: bool) -> None:
+    """Evaluate configurations side by side on gold question sets."""
+    from evals.configs import search_fn_for
+    from evals.gold import load_gold
+    from evals.report import format_table
+    from evals.retrieval import DEFAULT_GOLD, evaluate_retrieval
+
+    items, errors = load_gold(list(gold) or [DEFAULT_GOLD])
+    for error in errors:
+        click.echo(f"warning: {error}", err=True)
+    kbase = _kbase(ctx)
+    results = []
+    for name in [c.strip() for c in configs.split(",") if c.strip()]:
+        search, described = search_fn_for(name, kbase, k=k)
+        results.append(evaluate_retrieval(items, search, k=k, name=name, config=described))
+    if as_json:
+        _echo_json(results)
+    else:
+        click.echo(format_table(results))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def config(ctx: click.Context, as_json: bool) -> None:
+    """Print the resolved settings (environment KB_*, config file, defaults)."""
+    s = _settings(ctx)
+    data = s.describe() | {"config_hash": s.config_hash()}
+    if as_json:
+        _echo_json(data)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key} = {value}")
+
+
+@cli.command()
+@click.option("--host", help="Default from settings (127.0.0.1).")
+@click.option("--port", type=int, help="Default from settings (7860).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the chat UI."""
+    click.echo("The web UI is not built yet (see the app issue); `kb search` works now.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="kb")
+
+
+if __name__ == "__main__":
+    main()
