@@ -152,8 +152,76 @@ def search(ctx: click.Context, query: str, doc: tuple[str, ...], publisher: tupl
         click.echo(f"    {c.text[:300]}")
 
 
+def _print_answer(result: Any) -> None:
+    """An Answer for people: the Markdown text, then the timings."""
+    click.echo(result.text)
+    t = result.timings
+    click.echo(f"\n({result.mode}; {t.get('total', 0):.0f} ms: retrieve {t.get('retrieve', 0):.0f}, "
+               f"answer {t.get('answer', 0):.0f})")
+
+
+@cli.command()
+@click.argument("question", required=False, default="")
+@click.option("--batch", type=click.File("r"),
+              help="JSONL with id and question per line (optional history: list of questions).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per answer.")
+@click.option("--mode", type=click.Choice(["extractive", "generative"]),
+              help="Answer mode (default from settings: extractive).")
+@click.option("--max-words", type=int, help="Target answer length (default from settings).")
+@click.option("--doc", multiple=True, help="Only this doc_id (repeatable).")
+@click.option("--publisher", multiple=True, help="Only this publisher (repeatable).")
+@click.option("--kind", multiple=True, help="Only this chunk kind: body, glossary, footnote, case.")
+@click.option("--year-from", type=int)
+@click.option("--year-to", type=int)
+@click.pass_context
+def ask(ctx: click.Context, question: str, batch: Any, as_json: bool, mode: str | None,
+        max_words: int | None, doc: tuple[str, ...], publisher: tuple[str, ...],
+        kind: tuple[str, ...], year_from: int | None, year_to: int | None) -> None:
+    """Answer a question with cited sentences from the documents (or abstain)."""
+    from kb.answer import ModeUnavailable, answer
+
+    kbase = _kbase(ctx)
+    filters = _filters(doc, year_from, year_to, kind, publisher)
+
+    def run(text: str, history: Any = None) -> Any:
+        try:
+            return answer(text, kbase, history=history, filters=filters, mode=mode,
+                          max_words=max_words)
+        except ModeUnavailable as exc:
+            raise click.UsageError(str(exc)) from exc
+
+    if batch is not None:
+        for n, line in enumerate(batch, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                qid, text = item["id"], str(item["question"])
+            except (ValueError, KeyError, TypeError) as exc:
+                click.echo(f"line {n}: {exc!r}", err=True)
+                continue
+            result = run(text, item.get("history"))
+            if as_json:
+                _echo_json(result.as_dict(qid=str(qid)))
+            else:
+                click.echo(f"## {qid}: {text}\n")
+                _print_answer(result)
+                click.echo()
+        return
+    if not question.strip():
+        raise click.UsageError("give a question, or --batch questions.jsonl")
+    result = run(question)
+    if as_json:
+        _echo_json(result.as_dict())
+    else:
+        _print_answer(result)
+
+
 @cli.command("eval")
 @click.option("--retrieval", is_flag=True, help="Evaluate retrieval only.")
+@click.option("--answers", is_flag=True,
+              help="Evaluate answers end to end: key facts, citations, abstention, latency.")
+@click.option("--failures", is_flag=True, help="With --answers: list the questions that failed.")
 @click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path),
               help="Gold JSONL (repeatable; default evals/gold/dev.jsonl).")
 @click.option("--configs", default="naive,dense,bm25,full", show_default=True,
@@ -161,9 +229,12 @@ def search(ctx: click.Context, query: str, doc: tuple[str, ...], publisher: tupl
 @click.option("--k", type=int, default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
-def eval_(ctx: click.Context, retrieval: bool, gold: tuple[Path, ...], configs: str, k: int,
-          as_json: bool) -> None:
+def eval_(ctx: click.Context, retrieval: bool, answers: bool, failures: bool,
+          gold: tuple[Path, ...], configs: str, k: int, as_json: bool) -> None:
     """Evaluate configurations side by side on gold question sets."""
+    if answers and not retrieval:
+        _eval_answers(ctx, gold, as_json, failures)
+        return
     from evals.configs import search_fn_for
     from evals.gold import load_gold
     from evals.report import format_table
@@ -181,6 +252,38 @@ def eval_(ctx: click.Context, retrieval: bool, gold: tuple[Path, ...], configs: 
         _echo_json(results)
     else:
         click.echo(format_table(results))
+
+
+def _eval_answers(ctx: click.Context, gold: tuple[Path, ...], as_json: bool,
+                  failures: bool) -> None:
+    from evals.answers import evaluate_answers, format_answer_table, format_failures
+    from evals.gold import load_gold
+    from evals.retrieval import DEFAULT_GOLD
+    from kb.answer import answer
+
+    items, errors = load_gold(list(gold) or [DEFAULT_GOLD])
+    for error in errors:
+        click.echo(f"warning: {error}", err=True)
+    kbase = _kbase(ctx)
+    answer("warm-up: load the models before timing", kbase)  # p95 is measured warm
+
+    def run(question: str) -> dict[str, Any]:
+        return answer(question, kbase).as_dict()
+
+    settings = _settings(ctx)
+    result = evaluate_answers(items, run, name=settings.answer.mode,
+                              config=settings.describe())
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(format_answer_table([result]))
+    dist = result["abstention"]
+    click.echo(f"\nabstention signal (threshold {settings.answer.abstain_threshold}):")
+    click.echo(f"  answerable:   {dist['answerable']}")
+    click.echo(f"  unanswerable: {dist['unanswerable']}")
+    click.echo(f"key-fact recall by type: {result['key_fact_recall_by_type']}")
+    if failures:
+        click.echo("\n" + format_failures(result))
 
 
 @cli.command()

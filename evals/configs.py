@@ -6,9 +6,9 @@ from typing import Any
 
 from evals.retrieval import SearchFn
 from kb.index import KnowledgeBase
-from kb.retriever import BM25, DENSE, E5, FULL, RetrievalConfig, retrieve
+from kb.retriever import BM25, DENSE, E5, FULL, HYBRID, RetrievalConfig, retrieve
 
-RETRIEVAL_CONFIGS: dict[str, RetrievalConfig] = {c.name: c for c in (DENSE, E5, BM25, FULL)}
+RETRIEVAL_CONFIGS: dict[str, RetrievalConfig] = {c.name: c for c in (DENSE, E5, BM25, HYBRID, FULL)}
 ALL_RETRIEVAL = ("naive", "dense", "bm25", "full")
 
 

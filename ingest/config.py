@@ -22,3 +22,15 @@ class IngestSettings(BaseModel):
     def fingerprint(self) -> str:
         """What changes chunk boundaries, for naming the vector collection."""
         return f"w{self.chunk_words}-o{self.overlap_sentences}"
+
+
+def parser_version() -> str:
+    """Hash of the ingest package's own source: a change to cleaning or chunking code makes
+    every document count as changed at the next ingest (only changed chunks are re-embedded)."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.md5()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]

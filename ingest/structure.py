@@ -73,6 +73,7 @@ _ORPHAN_REFERENCE = re.compile(
     r"November|December) (19|20)\d\d, <?https?://\S+>?\.?$"
 )
 _ENTRY_START = re.compile(r"^(Record of Visit|File [IVX\d]+:)")
+_ANCHOR_WORDS = 6  # words before an inline note that name what it explains
 _BRACKET_NOTE = re.compile(r"(?<=\S)\[([^\[\]]{40,})\]")
 
 
@@ -618,9 +619,10 @@ class _Walker:
             kind = {"glossary": "body"}.get(mode, mode)
             title = self.section[-1] if kind in ("case", "box") and self.section else None
             self.para = _Para(kind, self.section, title, [(clean, ln.page)], self.entry)
-        for note_text in inline_notes:
+        for anchor, note_text in inline_notes:
+            title = f"Note on: {anchor}" if anchor else None
             self.pending_notes.append(
-                _Para("footnote", self.section, None, [(note_text, ln.page)])
+                _Para("footnote", self.section, title, [(note_text, ln.page)])
             )
         self.saw_blank = self.interrupted = False
 
@@ -667,11 +669,16 @@ class _Walker:
             self._text_cache = cached
         return cached
 
-    def _clean_line(self, text: str) -> tuple[str, list[str]]:
-        notes: list[str] = []
+    def _clean_line(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        """The line without its inline [notes], and each note with the words it is attached
+        to ("Two Assurances and Three Guarantees[This refers to ...]"): the anchor becomes the
+        note's title, so a search for the term finds the note that explains it."""
+        notes: list[tuple[str, str]] = []
 
         def keep_note(m: re.Match[str]) -> str:
-            notes.append(collapse_spaces(m.group(1)))
+            before = re.split(r"[.;:!?]\s", strip_markup(m.string[: m.start()]))[-1].split()
+            anchor = collapse_spaces(" ".join(before[-_ANCHOR_WORDS:]))
+            notes.append((anchor, collapse_spaces(m.group(1))))
             return ""
 
         text = strip_markup(text)

@@ -13,11 +13,16 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kb.lexical import tokenize
 
 ALIASES_FILE = "aliases.toml"  # in the corpus directory; not a document
-_QUOTED = re.compile(r'"([^"]{3,80})"')
+# A definition that names another form of its term: 'also known as "X"', 'or "X"', 'short for'.
+_ALSO_NAMED = re.compile(
+    r'(?:also (?:known as|called|referred to as)|short for|abbreviated as|or)\s+"([^"]{3,80})"',
+    re.IGNORECASE,
+)
 
 
 def phrase_key(text: str) -> tuple[str, ...]:
@@ -42,7 +47,11 @@ class AliasTable:
 
     @classmethod
     def load(cls, corpus_dir: Path, glossary: Iterable[tuple[str, str]] = ()) -> AliasTable:
-        """Curated groups from `corpus_dir/aliases.toml` plus (term, definition) glossary pairs."""
+        """Curated groups from `corpus_dir/aliases.toml` plus (term, definition) glossary pairs.
+
+    A glossary term joins the curated group that shares one of its names, so the term a
+    document's glossary uses is searched for whenever any other name is asked about.
+    """
         groups: list[AliasGroup] = []
         path = corpus_dir / ALIASES_FILE
         if path.exists():
@@ -53,8 +62,7 @@ class AliasTable:
                     groups.append(AliasGroup(str(g.get("concept") or names[0]), names))
         for term, definition in glossary:
             names = [term]
-            head = definition[:200]
-            names += [q for q in _QUOTED.findall(head) if phrase_key(q) and len(q.split()) <= 8]
+            names += [q for q in _ALSO_NAMED.findall(definition[:400]) if phrase_key(q)]
             groups.append(AliasGroup(term, tuple(dict.fromkeys(names))))
         return cls(groups)
 
@@ -98,3 +106,65 @@ def _merge(groups: list[AliasGroup]) -> list[AliasGroup]:
     return [
         AliasGroup(concept, tuple(dict.fromkeys(names))) for concept, names, _ in merged
     ]
+
+
+class DocumentNames:
+    """How questions name documents: "the white paper", "Hou Junqi's report", "Tricontinental".
+
+    From `[documents."<file>"] names = [...]` in aliases.toml, plus each document's publisher
+    (up to the first comma, colon or parenthesis). Kinds ("study", "report") are too common in
+    questions to name a document on their own.
+    """
+
+    def __init__(self, names: dict[str, list[str]]):
+        self._keys = {
+            doc_id: {k for k in (phrase_key(n) for n in doc_names) if k}
+            for doc_id, doc_names in names.items()
+        }
+        # The raw-text form of every name, longest first, to cut names out of a question:
+        # words in order, any punctuation between them, an optional possessive.
+        patterns = sorted({n for ns in names.values() for n in ns}, key=len, reverse=True)
+        self._strip = [
+            re.compile(
+                r"\b" + r"[\W_]+".join(re.escape(w) for w in re.findall(r"\w+", n))
+                + r"(?:'s|\u2019s)?\b", re.IGNORECASE,
+            )
+            for n in patterns if re.findall(r"\w+", n)
+        ]
+
+    @classmethod
+    def load(cls, corpus_dir: Path, documents: Iterable[Any]) -> DocumentNames:
+        documents = list(documents)
+        curated: dict[str, Any] = {}
+        path = corpus_dir / ALIASES_FILE
+        if path.exists():
+            curated = tomllib.loads(path.read_text(encoding="utf-8")).get("documents", {})
+        names: dict[str, list[str]] = {}
+        for d in documents:
+            own = [str(n) for n in curated.get(d.source, {}).get("names", [])]
+            head = re.split(r"[,:(]", d.publisher, maxsplit=1)[0].strip()
+            if head:
+                own.append(re.sub(r"^the\s+", "", head, flags=re.IGNORECASE))
+            names[d.doc_id] = own
+        return cls(names)
+
+    def strip(self, text: str) -> str:
+        """`text` without the document names it contains ("According to Hou Junqi's report,
+        what ..." -> "According to report, what ..."), or unchanged if nothing else is left."""
+        out = text
+        for pattern in self._strip:
+            out = pattern.sub(" ", out)
+        out = " ".join(out.split())
+        return out if len(out.split()) >= 3 else text
+
+    def mentioned(self, text: str) -> set[str]:
+        """doc ids whose names occur in `text` (as stemmed token sequences)."""
+        tokens = phrase_key(text)
+        found = set()
+        for doc_id, keys in self._keys.items():
+            for key in keys:
+                n = len(key)
+                if any(tokens[i : i + n] == key for i in range(len(tokens) - n + 1)):
+                    found.add(doc_id)
+                    break
+        return found

@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from functools import cached_property
 from pathlib import Path
 
 from ingest.records import Chunk, Document
 from ingest.sentences import split_sentences
+from kb.aliases import AliasTable, DocumentNames
 from kb.catalog import Catalog
 from kb.embedder import Embedder, get_embedder
 from kb.lexical import LexicalIndex
@@ -80,6 +82,29 @@ class KnowledgeBase:
         self._lexical = index
         return index
 
+    def aliases(self) -> AliasTable:
+        """Curated alias groups plus the glossary terms of the current catalog (cached)."""
+        with self._lock:
+            stamp = self.catalog.state_hash()
+            cached = self.__dict__.get("_aliases")
+            if cached is None or cached[0] != stamp:
+                glossary = [
+                    (c.title, c.text) for c in self.catalog.ordered_chunks()
+                    if c.kind == "glossary" and c.title
+                ]
+                corpus = self.settings.corpus_dir
+                cached = (
+                    stamp,
+                    AliasTable.load(corpus, glossary),
+                    DocumentNames.load(corpus, self.catalog.documents.values()),
+                )
+                self.__dict__["_aliases"] = cached
+            return cached[1]
+
+    def document_names(self) -> DocumentNames:
+        self.aliases()
+        return self.__dict__["_aliases"][2]
+
     def documents(self) -> list[Document]:
         return sorted(self.catalog.documents.values(), key=lambda d: d.source)
 
@@ -115,12 +140,13 @@ def vector_units(chunk: Chunk) -> list[tuple[str, str]]:
         text = chunk.text[group[0][0] : group[-1][1]]
         if head and head.lower() not in text.lower():
             text = f"{head}: {text}"
-        units.append((f"{chunk.chunk_id}:{j}", text))
+        digest = hashlib.md5(text.encode()).hexdigest()[:8]  # new text, new id: re-embedded
+        units.append((f"{chunk.chunk_id}:{j}-{digest}", text))
     return units
 
 
 def unit_chunk_id(unit_id: str) -> str:
-    return unit_id.rsplit(":", 1)[0]
+    return unit_id.split(":", 1)[0]
 
 
 def lexical_text(chunk: Chunk) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ingest.config import parser_version
 from ingest.manifest import load_manifest
 from ingest.pipeline import list_sources, parse_file
 from ingest.records import Chunk, DocMeta, Document, IngestError, ParsedDocument
@@ -117,7 +118,7 @@ def ingest(
     files = [f for f in files if f.name != ALIASES_FILE]
     catalog = kbase.catalog
     by_source = {e.source: e for e in catalog.registry.values()}
-    chunking = settings.ingest.fingerprint()
+    chunking = f"{settings.ingest.fingerprint()}:{parser_version()}"
     seen_docs: set[str] = set()
 
     bar = tqdm(files, desc="ingest", unit="file", disable=not progress)

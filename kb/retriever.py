@@ -1,8 +1,13 @@
-"""Hybrid retrieval: dense (one Chroma collection per embedder) + BM25, fused, filtered.
+"""Hybrid retrieval: dense (one Chroma collection per embedder) + BM25, fused, re-ranked.
 
     >>> hits = retrieve("What are the five batches?", kbase, k=5)
     >>> hits[0].chunk.title
     'Five Batches'
+
+Stages: the query is expanded with the other names of any measure it names (alias table); each
+retriever returns its candidates (filters applied inside dense and lexical search alike); the
+lists are fused; passages of a document the question names ("the white paper") are favoured;
+a second-stage scorer re-ranks the fused candidates; near-duplicates are folded.
 
 Fusion is weighted reciprocal rank fusion (Cormack et al. 2009): the retrievers' scores live on
 different scales (cosine vs. unbounded BM25), RRF needs no score calibration, and a passage that
@@ -11,12 +16,14 @@ only one retriever finds (an exact figure that only BM25 matches) still enters t
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 
 from kb.index import KnowledgeBase
 from kb.language import is_english
+from kb.lexical import tokenize
 from kb.records import Filters, Hit
 
 MAX_QUERY_CHARS = 2000  # beyond this a "question" is a pasted document: use its head
@@ -24,17 +31,34 @@ MAX_QUERY_CHARS = 2000  # beyond this a "question" is a pasted document: use its
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Which stages run; `kb eval --retrieval` compares these side by side."""
+    """Which stages run, and their weights; `kb eval --retrieval` compares these side by side."""
 
+    name: str = "full"
     dense: tuple[str, ...] = ("minilm", "e5")
     lexical: bool = True
-    name: str = "full"
+    aliases: bool = True
+    doc_boost: float = 0.5  # fused score x (1 + doc_boost) for a document the question names
+    rerank: bool = True
+    w_minilm: float = 1.0
+    w_e5: float = 1.0
+    w_bm25: float = 1.5
+    w_bm25_foreign: float = 0.3  # BM25 barely matches a French or Arabic question
+    w_coverage: float = 0.5  # re-rank: share of the question's terms the passage holds
+    dedup: float = 0.9  # token-set Jaccard above which two passages count as one
+    reference_penalty: float = 0.5  # fused score x this for a bibliography-like note
+    parts: bool = False  # also search each sentence of a multi-part question
+    w_part: float = 0.5  # weight of a part's rankings relative to the whole question's
 
 
 FULL = RetrievalConfig()
-DENSE = RetrievalConfig(dense=("minilm",), lexical=False, name="dense")
-BM25 = RetrievalConfig(dense=(), lexical=True, name="bm25")
-E5 = RetrievalConfig(dense=("e5",), lexical=False, name="e5")
+DENSE = RetrievalConfig(
+    name="dense", dense=("minilm",), lexical=False, aliases=False, doc_boost=0.0, rerank=False
+)
+E5 = RetrievalConfig(
+    name="e5", dense=("e5",), lexical=False, aliases=False, doc_boost=0.0, rerank=False
+)
+BM25 = RetrievalConfig(name="bm25", dense=(), aliases=False, doc_boost=0.0, rerank=False)
+HYBRID = RetrievalConfig(name="hybrid", aliases=False, doc_boost=0.0, rerank=False)
 
 
 def retrieve(
@@ -64,23 +88,19 @@ def retrieve(
             return []
 
     english = is_english(query)
+    names = kbase.document_names()
+    named_docs = names.mentioned(query) if config.doc_boost else set()
+    # "According to Hou Junqi's report, ..." names where to look, not what to look for.
+    content = names.strip(query) if config.doc_boost else query
+    parts = question_parts(content) if config.parts else []
     rankings: dict[str, list[tuple[str, float]]] = {}
     weights: dict[str, float] = {}
-    for name in config.dense:
-        if name not in kbase.embedder_names:
-            continue
-        vector = kbase.embedder(name).embed_query(query)
-        found = kbase.store(name).query(vector, n_cand * 4, where=filters.chroma_where())
-        best: dict[str, float] = {}  # a chunk ranks by its best window (max-pooling)
-        for h in found:
-            if h.chunk_id in catalog.chunks and h.chunk_id not in best:
-                best[h.chunk_id] = h.similarity
-        rankings[name] = list(best.items())[:n_cand]
-        # MiniLM only knows English: for other languages its ranking is noise.
-        weights[name] = 1.0 if (english or name != "minilm") else 0.0
-    if config.lexical:
-        rankings["bm25"] = kbase.lexical().search(query, n_cand, allowed)
-        weights["bm25"] = 1.0 if english else 0.3
+    for label, text, share in [("", content, 1.0), *((f"p{i}:", p, config.w_part)
+                                                      for i, p in enumerate(parts, 1))]:
+        for name, ranking in _search(text, kbase, config, filters, allowed, n_cand,
+                                     english).items():
+            rankings[label + name] = ranking
+            weights[label + name] = share * _weight(config, name, english)
     t1 = time.perf_counter()
 
     fused: dict[str, float] = defaultdict(float)
@@ -91,13 +111,137 @@ def retrieve(
             fused[chunk_id] += weights[name] / (rrf_k + rank + 1)
             scores[chunk_id][name] = round(score, 4)
             scores[chunk_id][f"{name}_rank"] = rank + 1
-    order = sorted(fused, key=lambda c: (-fused[c], c))[:k]
+    for chunk_id in fused:
+        chunk = catalog.chunks[chunk_id]
+        if chunk.doc_id in named_docs:
+            fused[chunk_id] *= 1.0 + config.doc_boost
+            scores[chunk_id]["doc_named"] = 1
+        if is_reference(chunk.text, chunk.kind):
+            fused[chunk_id] *= config.reference_penalty
+            scores[chunk_id]["reference"] = 1
+    order = sorted(fused, key=lambda c: (-fused[c], c))[: max(n_cand, k)]
+    final = {c: fused[c] for c in order}
+    if config.rerank:
+        final = _rerank(content, _expand(content, kbase, config), order, final, scores, kbase,
+                        config)
+    order = sorted(final, key=lambda c: (-final[c], c))
+    order = _fold_duplicates(order, kbase, config.dedup)[:k]
     hits = []
     for chunk_id in order:
         chunk = catalog.chunks[chunk_id]
-        scores[chunk_id]["rrf"] = round(fused[chunk_id], 5)
-        hits.append(Hit(chunk, catalog.documents[chunk.doc_id], fused[chunk_id], scores[chunk_id]))
+        scores[chunk_id]["final"] = round(final[chunk_id], 5)
+        hits.append(Hit(chunk, catalog.documents[chunk.doc_id], final[chunk_id], scores[chunk_id]))
     if timings is not None:
         timings["search"] = (t1 - t0) * 1000
         timings["fuse"] = (time.perf_counter() - t1) * 1000
     return hits
+
+
+_CITATION_MARKS = re.compile(r"https?://|www\.|accessed|retrieved|\bpp?\.\s*\d|\(\d{4}\)|\bvol\.",
+                             re.IGNORECASE)
+
+
+def is_reference(text: str, kind: str) -> bool:
+    """A bibliography entry or source note (URLs, "accessed", "(2020)", "pp. 6"): it names where
+    a fact came from but rarely states it, so it should not crowd out passages that do."""
+    if kind != "footnote":
+        return False
+    marks = len(_CITATION_MARKS.findall(text))
+    return marks >= 1 and marks * 40 >= len(text.split())
+
+
+def _weight(config: RetrievalConfig, name: str, english: bool) -> float:
+    if name == "bm25":
+        return config.w_bm25 if english else config.w_bm25_foreign
+    # MiniLM only knows English: for other languages its ranking is noise.
+    return getattr(config, f"w_{name}") if (english or name != "minilm") else 0.0
+
+
+def _expand(query: str, kbase: KnowledgeBase, config: RetrievalConfig) -> str:
+    """The query plus the other names of any measure it names (for lexical matching)."""
+    expansions = kbase.aliases().expand(query) if config.aliases else []
+    return " ".join([query, *expansions])
+
+
+def _search(
+    query: str,
+    kbase: KnowledgeBase,
+    config: RetrievalConfig,
+    filters: Filters,
+    allowed: set[str] | None,
+    n_cand: int,
+    english: bool,
+) -> dict[str, list[tuple[str, float]]]:
+    """Each retriever's ranked (chunk id, score) candidates for one query text."""
+    catalog = kbase.catalog
+    rankings: dict[str, list[tuple[str, float]]] = {}
+    for name in config.dense:
+        if name not in kbase.embedder_names or not _weight(config, name, english):
+            continue
+        vector = kbase.embedder(name).embed_query(query)
+        found = kbase.store(name).query(vector, n_cand * 4, where=filters.chroma_where())
+        best: dict[str, float] = {}  # a chunk ranks by its best window (max-pooling)
+        for h in found:
+            if h.chunk_id in catalog.chunks and h.chunk_id not in best:
+                best[h.chunk_id] = h.similarity
+        rankings[name] = list(best.items())[:n_cand]
+    if config.lexical:
+        rankings["bm25"] = kbase.lexical().search(_expand(query, kbase, config), n_cand, allowed)
+    return rankings
+
+
+_PART_SPLIT = re.compile(r"(?<=[?.;])\s+|\s+(?:and also|and then|as well as)\s+", re.IGNORECASE)
+
+
+def question_parts(query: str) -> list[str]:
+    """The sentences of a multi-part question ("How many ...? And when ...?"), each searched on
+    its own as well, so every part finds its passage. One part (or tiny parts): none."""
+    parts = [p.strip() for p in _PART_SPLIT.split(query) if len(p.split()) >= 4]
+    return parts if len(parts) >= 2 else []
+
+
+def _rerank(
+    query: str,
+    lexical_query: str,
+    order: list[str],
+    fused: dict[str, float],
+    scores: dict[str, dict[str, float]],
+    kbase: KnowledgeBase,
+    config: RetrievalConfig,
+) -> dict[str, float]:
+    """Second stage over the fused candidates: the fused score, normalised to the best one,
+    plus how much of the question the passage covers (its terms, or an alias of them)."""
+    terms = set(tokenize(query))
+    alias_terms = set(tokenize(lexical_query)) - terms
+    top = max(fused.values())
+    out = {}
+    for chunk_id in order:
+        chunk = kbase.catalog.chunks[chunk_id]
+        have = set(tokenize(" ".join(p for p in (chunk.title, chunk.section, chunk.text) if p)))
+        coverage = len(terms & have) / len(terms) if terms else 0.0
+        if alias_terms & have:
+            coverage = min(1.0, coverage + 0.1)
+        score = fused[chunk_id] / top + config.w_coverage * coverage
+        scores[chunk_id]["coverage"] = round(coverage, 3)
+        out[chunk_id] = score
+    return out
+
+
+def _fold_duplicates(order: list[str], kbase: KnowledgeBase, threshold: float) -> list[str]:
+    """Drop a passage nearly identical to a better-ranked one (overlapping chunks of the same
+    text, or the same fact copied across documents), unless its numbers differ: a second source
+    that gives a different figure must stay visible."""
+    kept: list[tuple[str, set[str], set[str]]] = []
+    for chunk_id in order:
+        text = kbase.catalog.chunks[chunk_id].text
+        toks = set(tokenize(text))
+        nums = {t for t in toks if t[:1].isdigit()}
+        duplicate = False
+        for _, other, other_nums in kept:
+            union = toks | other
+            if union and len(toks & other) / len(union) >= threshold and nums == other_nums:
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append((chunk_id, toks, nums))
+    return [c for c, _, _ in kept]

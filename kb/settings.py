@@ -39,6 +39,35 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, description="Reciprocal-rank-fusion constant.")
 
 
+class AnswerSettings(BaseModel):
+    mode: str = Field(
+        "extractive",
+        description="Answer mode: 'extractive' (source sentences, no language model) or "
+        "'generative' (a language model writes, the verifier checks; not built yet).",
+    )
+    max_words: int = Field(120, description="Target length of an extractive answer in words.")
+    passages: int = Field(8, description="Passages retrieved per question for the answerer.")
+    abstain_threshold: float = Field(
+        0.34,
+        description="Evidence strength (0-1) below which the answer abstains; calibrated on the "
+        "dev set's unanswerable questions (see `kb eval --answers`).",
+    )
+    mmr_lambda: float = Field(
+        0.7, description="MMR trade-off between relevance (1.0) and novelty (0.0)."
+    )
+    min_relevance: float = Field(
+        0.55,
+        description="A sentence joins the answer only if its relevance is at least this share "
+        "of the best sentence's.",
+    )
+    min_content_coverage: float = Field(
+        0.6,
+        description="Verifier: share of a sentence's content words that its cited passages "
+        "must contain.",
+    )
+    closest_passages: int = Field(3, description="Passages listed when the answer abstains.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KB_", env_nested_delimiter="__", extra="ignore", toml_file=None
@@ -52,6 +81,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     host: str = Field("127.0.0.1", description="Address `kb serve` listens on.")
     port: int = Field(7860, description="Port `kb serve` listens on.")
 

@@ -112,3 +112,14 @@ class VectorStore:
             DenseHit(str(meta["chunk_id"]), 1.0 - float(dist))
             for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True)
         ]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by id (missing ids are left out); the answerer scores sentences
+        against the window vectors that were embedded at ingest instead of re-embedding."""
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        return {
+            str(i): np.asarray(v, dtype=np.float32)
+            for i, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
