@@ -53,16 +53,17 @@ def cli(ctx: click.Context, data_dir: Path | None, corpus_dir: Path | None) -> N
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool, quiet: bool) -> None:
     """Ingest the corpus directory, or the given files (copied into it)."""
+    from ingest.records import IngestError
+    from kb.indexer import IngestReport
     from kb.indexer import ingest as run_ingest
 
     kbase = _kbase(ctx)
-    missing = [p for p in paths if not p.exists()]
-    report = run_ingest(kbase, [p for p in paths if p.exists()] or None if paths else None,
-                        progress=not (quiet or as_json))
-    for p in missing:
-        from ingest.records import IngestError
-
-        report.errors.append(IngestError(p.name, "no such file"))
+    existing = [p for p in paths if p.exists()]
+    if paths and not existing:
+        report = IngestReport()  # nothing to do; don't fall back to the whole corpus
+    else:
+        report = run_ingest(kbase, existing or None, progress=not (quiet or as_json))
+    report.errors.extend(IngestError(p.name, "no such file") for p in paths if not p.exists())
     if as_json:
         _echo_json(report.as_dict())
     else:
@@ -156,8 +157,8 @@ def _print_answer(result: Any) -> None:
     """An Answer for people: the Markdown text, then the timings."""
     click.echo(result.text)
     t = result.timings
-    click.echo(f"\n({result.mode}; {t.get('total', 0):.0f} ms: retrieve {t.get('retrieve', 0):.0f}, "
-               f"answer {t.get('answer', 0):.0f})")
+    click.echo(f"\n({result.mode}; {t.get('total', 0):.0f} ms: "
+               f"retrieve {t.get('retrieve', 0):.0f}, answer {t.get('answer', 0):.0f})")
 
 
 @cli.command()

@@ -130,7 +130,9 @@ def evaluate_answers(
         "name": name,
         "n": len(rows),
         "metrics": metrics,
-        "key_fact_recall_by_type": {t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())},
+        "key_fact_recall_by_type": {
+            t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())
+        },
         "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
         "abstention": abstention_distribution(rows),
         "per_question": rows,

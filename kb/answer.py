@@ -26,11 +26,11 @@ from kb.extractive import (
     Candidate,
     CorpusStats,
     chunk_words,
-    words_of,
     corpus_stats,
     order_sentences,
     score_sentences,
     select_sentences,
+    words_of,
 )
 from kb.followup import condense
 from kb.index import KnowledgeBase

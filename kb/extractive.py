@@ -335,6 +335,15 @@ def _with_antecedents(
     words = sum(c.words for c in chosen)
     out = list(chosen)
     for c in chosen:
+        if c.text.rstrip().endswith(":"):
+            # "... a four-pronged mechanism:" announces a list: the items are the answer.
+            for step in range(1, 5):
+                nxt = by_key.get((c.hit.chunk.chunk_id, c.position + step))
+                if nxt is None or words + nxt.words > budget * 1.4:
+                    break
+                if nxt not in out:
+                    out.append(nxt)
+                    words += nxt.words
         if c.position == 0 or not _ANAPHOR.match(c.text):
             continue
         prev = by_key.get((c.hit.chunk.chunk_id, c.position - 1))

@@ -205,7 +205,8 @@ def _store(kbase: KnowledgeBase, parsed: ParsedDocument, fp: str, report: Ingest
             )
         kept = [u for u in units if u in present]
         if kept:
-            store.update_metadata(kept, [unit_metadata(chunks[units[u][0]], document) for u in kept])
+            metadatas = [unit_metadata(chunks[units[u][0]], document) for u in kept]
+            store.update_metadata(kept, metadatas)
         stale = present - set(units)
         if stale:
             store.delete(sorted(stale))

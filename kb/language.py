@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 
 _STOPWORDS = {
-    "en": "the of and to in is are what how which who when does did was were for on with by why".split(),
-    "fr": "le la les des du de et est sont quel quelle quels quelles comment pourquoi une un au aux "
-    "dans pour par que qui ont été".split(),
-    "es": "el la los las del de y es son qué cuál cuáles cómo por para una un en que se fue han".split(),
-    "pt": "o os do da dos das é não são qual quais como por para uma um em que foi foram".split(),
+    "en": "the of and to in is are what how which who when does did was were for on with by "
+    "why".split(),
+    "fr": "le la les des du de et est sont quel quelle quels quelles comment pourquoi une un au "
+    "aux dans pour par que qui ont été".split(),
+    "es": "el la los las del de y es son qué cuál cuáles cómo por para una un en que se fue "
+    "han".split(),
+    "pt": "o os do da dos das é não são qual quais como por para uma um em que foi foram quantos "
+    "quantas outros outras pelo pela nos nas também".split(),
 }
+_MARKS = {"fr": ("è", "ê", "à ", "œ", "ù", "î"), "es": ("ñ", "¿", "¡"), "pt": ("ã", "õ", "ções")}
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -28,10 +32,8 @@ def detect_language(text: str) -> str:
         return "ar"
     words = [w.lower() for w in _WORD.findall(text)]
     votes = {lang: sum(w in set(sw) for w in words) for lang, sw in _STOPWORDS.items()}
-    accents = sum(1 for c in text if c in "àâçéèêëîïôûùüÿñáíóúãõ¿¡")
-    if accents:
-        for lang in ("fr", "es", "pt"):
-            votes[lang] += 1
+    for lang, marks in _MARKS.items():  # letters only one of the three languages uses
+        votes[lang] += sum(text.count(m) for m in marks)
     best = max(votes, key=lambda lang: votes[lang])
     return best if votes[best] > votes["en"] else "en"
 

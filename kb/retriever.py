@@ -46,6 +46,7 @@ class RetrievalConfig:
     w_coverage: float = 0.5  # re-rank: share of the question's terms the passage holds
     dedup: float = 0.9  # token-set Jaccard above which two passages count as one
     reference_penalty: float = 0.5  # fused score x this for a bibliography-like note
+    diversify: bool = True  # comparative questions get passages from several documents
     parts: bool = False  # also search each sentence of a multi-part question
     w_part: float = 0.5  # weight of a part's rankings relative to the whole question's
 
@@ -125,7 +126,10 @@ def retrieve(
         final = _rerank(content, _expand(content, kbase, config), order, final, scores, kbase,
                         config)
     order = sorted(final, key=lambda c: (-final[c], c))
-    order = _fold_duplicates(order, kbase, config.dedup)[:k]
+    order = _fold_duplicates(order, kbase, config.dedup)
+    if config.diversify and (len(named_docs) >= 2 or _COMPARATIVE.search(query)):
+        order = _diversify(order, kbase, k)
+    order = order[:k]
     hits = []
     for chunk_id in order:
         chunk = catalog.chunks[chunk_id]
@@ -225,6 +229,28 @@ def _rerank(
         scores[chunk_id]["coverage"] = round(coverage, 3)
         out[chunk_id] = score
     return out
+
+
+_COMPARATIVE = re.compile(
+    r"\b(?:agree|disagree|differ\w*|compar\w*|contrast|sources|documents|both|versus|vs\.?"
+    r"|same (?:thing|number|figure)s?|consistent|conflict\w*)\b",
+    re.IGNORECASE,
+)
+
+
+def _diversify(order: list[str], kbase: KnowledgeBase, k: int) -> list[str]:
+    """For "do the sources agree?" questions: the best passage of each document that has a
+    candidate in the top 2k moves into the top k (in rank order), the rest follow."""
+    chunks = kbase.catalog.chunks
+    firsts: dict[str, str] = {}
+    for chunk_id in order[: 2 * k]:
+        firsts.setdefault(chunks[chunk_id].doc_id, chunk_id)
+    promoted = set(list(firsts.values())[: max(1, k // 2)])
+    head = [c for c in order if c in promoted][:k]
+    rest = [c for c in order if c not in promoted]
+    room = k - len(head)
+    top = sorted(head + rest[:room], key=order.index)
+    return top + rest[room:]
 
 
 def _fold_duplicates(order: list[str], kbase: KnowledgeBase, threshold: float) -> list[str]:

@@ -10,7 +10,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 from kb.settings import Settings  # noqa: E402
-
 from tests.fakes import FakeEmbedder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ PASSAGE = (
 
 
 def test_verifier_accepts_a_verbatim_sentence() -> None:
-    sentence = "From 2015 to the end of 2020, 127,000 private enterprises participated in this action"
+    sentence = "From 2015 to the end of 2020, 127,000 private enterprises participated"
     verdict = verify(sentence, [PASSAGE])
     assert verdict.supported, verdict.reasons
 

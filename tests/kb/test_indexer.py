@@ -200,7 +200,7 @@ def test_kill_9_during_ingest_converges(tmp_path: Path, kill_after: int) -> None
     killed = Settings(data_dir=tmp_path / "killed", corpus_dir=clean.corpus_dir)
 
     # a previous, smaller index that must survive the crash
-    (tmp_path / "extra.txt").write_text("Extra Doc\n\nDibao allowances covered 19 million people.\n")
+    (tmp_path / "extra.txt").write_text("Extra Doc\n\nDibao allowances covered 19 million.\n")
     proc = _run_ingest(killed, 0.0)
     assert proc.wait(timeout=120) == 0
     (clean.corpus_dir / "extra.txt").write_text((tmp_path / "extra.txt").read_text())
