@@ -60,6 +60,8 @@ _CITATION_HINT = re.compile(
     r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2}, (19|20)\d\d"
 )
 _LIST_ITEM = re.compile(r"^(?:[-•*]\s|\(\d{1,2}\)\s|\d{1,2}\)\s)")
+# Labelled front-matter paragraphs of papers and reports never continue the line before.
+_LABELLED = re.compile(r"^(?:Abstract|Key ?words|Summary|Keywords|Foreword)\s*[:：]", re.IGNORECASE)
 _GLOSSARY_ENTRY = re.compile(r"^(\"?[A-Z0-9][^:.!?]{1,70}?)\s*:\s*(\S.*)$")
 _BOX = re.compile(r"^Box\s+\d{1,3}\b\s*[:.]?\s*\S")
 _CASE_SECTION = re.compile(r"\bcase\b|\bcase stud|\bcases\b", re.IGNORECASE)
@@ -635,8 +637,8 @@ class _Walker:
         prev = self.para.text().rstrip()
         if self.para.kind == "glossary":
             return True
-        if _LIST_ITEM.match(clean):
-            return False  # "- item", "(1) item": a new paragraph of the same run
+        if _LIST_ITEM.match(clean) or _LABELLED.match(clean):
+            return False  # "- item", "(1) item", "Abstract: ...": a new paragraph
         if clean[:1].islower() or clean[:1] in ",;)":
             return True
         ended = bool(_TERMINAL.search(prev))

@@ -16,6 +16,7 @@ from ingest.records import Chunk, Document
 from ingest.sentences import split_sentences
 from kb.aliases import AliasTable, DocumentNames
 from kb.catalog import Catalog
+from kb.lexicon import Lexicon
 from kb.embedder import Embedder, get_embedder
 from kb.lexical import LexicalIndex
 from kb.settings import Settings
@@ -97,6 +98,7 @@ class KnowledgeBase:
                     stamp,
                     AliasTable.load(corpus, glossary),
                     DocumentNames.load(corpus, self.catalog.documents.values()),
+                    Lexicon.load(corpus),
                 )
                 self.__dict__["_aliases"] = cached
             return cached[1]
@@ -104,6 +106,10 @@ class KnowledgeBase:
     def document_names(self) -> DocumentNames:
         self.aliases()
         return self.__dict__["_aliases"][2]
+
+    def lexicon(self) -> Lexicon:
+        self.aliases()
+        return self.__dict__["_aliases"][3]
 
     def documents(self) -> list[Document]:
         return sorted(self.catalog.documents.values(), key=lambda d: d.source)

@@ -26,6 +26,7 @@ from ingest.manifest import load_manifest
 from ingest.pipeline import list_sources, parse_file
 from ingest.records import Chunk, DocMeta, Document, IngestError, ParsedDocument
 from kb.aliases import ALIASES_FILE
+from kb.lexicon import LEXICON_FILE
 from kb.catalog import Entry
 from kb.index import KnowledgeBase, unit_chunk_id, vector_units
 
@@ -115,7 +116,7 @@ def ingest(
     except IngestError as exc:
         report.errors.append(exc)
     files = list_sources([corpus_dir] if whole_corpus else import_files(paths or [], corpus_dir))
-    files = [f for f in files if f.name != ALIASES_FILE]
+    files = [f for f in files if f.name not in (ALIASES_FILE, LEXICON_FILE)]  # data, not documents
     catalog = kbase.catalog
     by_source = {e.source: e for e in catalog.registry.values()}
     chunking = f"{settings.ingest.fingerprint()}:{parser_version()}"

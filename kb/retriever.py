@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from kb.index import KnowledgeBase
-from kb.language import is_english
+from kb.language import detect_language
 from kb.lexical import tokenize
 from kb.records import Filters, Hit
 
@@ -46,6 +46,7 @@ class RetrievalConfig:
     w_coverage: float = 0.5  # re-rank: share of the question's terms the passage holds
     dedup: float = 0.9  # token-set Jaccard above which two passages count as one
     reference_penalty: float = 0.5  # fused score x this for a bibliography-like note
+    translate: bool = True  # non-English questions: add lexicon translations to BM25
     diversify: bool = True  # comparative questions get passages from several documents
     parts: bool = False  # also search each sentence of a multi-part question
     w_part: float = 0.5  # weight of a part's rankings relative to the whole question's
@@ -88,7 +89,8 @@ def retrieve(
         if not allowed:
             return []
 
-    english = is_english(query)
+    language = detect_language(query)
+    english = language == "en"
     names = kbase.document_names()
     named_docs = names.mentioned(query) if config.doc_boost else set()
     # "According to Hou Junqi's report, ..." names where to look, not what to look for.
@@ -99,7 +101,7 @@ def retrieve(
     for label, text, share in [("", content, 1.0), *((f"p{i}:", p, config.w_part)
                                                       for i, p in enumerate(parts, 1))]:
         for name, ranking in _search(text, kbase, config, filters, allowed, n_cand,
-                                     english).items():
+                                     language).items():
             rankings[label + name] = ranking
             weights[label + name] = share * _weight(config, name, english)
     t1 = time.perf_counter()
@@ -174,10 +176,11 @@ def _search(
     filters: Filters,
     allowed: set[str] | None,
     n_cand: int,
-    english: bool,
+    language: str,
 ) -> dict[str, list[tuple[str, float]]]:
     """Each retriever's ranked (chunk id, score) candidates for one query text."""
     catalog = kbase.catalog
+    english = language == "en"
     rankings: dict[str, list[tuple[str, float]]] = {}
     for name in config.dense:
         if name not in kbase.embedder_names or not _weight(config, name, english):
@@ -190,7 +193,11 @@ def _search(
                 best[h.chunk_id] = h.similarity
         rankings[name] = list(best.items())[:n_cand]
     if config.lexical:
-        rankings["bm25"] = kbase.lexical().search(_expand(query, kbase, config), n_cand, allowed)
+        lexical_query = query
+        if not english and config.translate:
+            lexical_query = f"{query} {kbase.lexicon().translate(query, language)}"
+        lexical_query = _expand(lexical_query, kbase, config)
+        rankings["bm25"] = kbase.lexical().search(lexical_query, n_cand, allowed)
     return rankings
 
 

@@ -1,0 +1,66 @@
+"""Dictionary-based query translation for questions in French, Spanish, Portuguese or Arabic.
+
+The multilingual embedder reads such questions directly; this adds the English words of the
+question's policy vocabulary (from `corpus/lexicon.toml`, data anyone can extend) to the lexical
+search, which otherwise matches only names and figures across languages.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from pathlib import Path
+
+LEXICON_FILE = "lexicon.toml"  # in the corpus directory; not a document
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def fold(word: str) -> str:
+    """Lowercase without accents ("Pauvreté" -> "pauvrete"); Arabic letters are kept."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _variants(word: str, lang: str) -> list[str]:
+    out = [word]
+    if lang == "ar":
+        for prefix in ("وال", "بال", "لل", "ال", "و", "ب", "ل"):
+            if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+                out.append(word[len(prefix) :])
+    else:
+        for suffix in ("es", "s", "x"):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                out.append(word[: -len(suffix)])
+    return out
+
+
+class Lexicon:
+    def __init__(self, tables: dict[str, dict[str, str]]):
+        self.tables = {
+            lang: {fold(k): str(v) for k, v in table.items()} for lang, table in tables.items()
+        }
+
+    @classmethod
+    def load(cls, corpus_dir: Path) -> Lexicon:
+        path = corpus_dir / LEXICON_FILE
+        if not path.exists():
+            return cls({})
+        return cls(tomllib.loads(path.read_text(encoding="utf-8")))
+
+    def translate(self, text: str, lang: str) -> str:
+        """The English words for the words of `text` the lexicon knows, in order, deduplicated.
+
+        >>> Lexicon({"fr": {"pauvreté": "poverty"}}).translate("La pauvreté rurale", "fr")
+        'poverty'
+        """
+        table = self.tables.get(lang, {})
+        out: list[str] = []
+        for word in _WORD.findall(text):
+            for variant in _variants(fold(word), lang):
+                english = table.get(variant)
+                if english:
+                    if english not in out:
+                        out.append(english)
+                    break
+        return " ".join(out)
