@@ -31,7 +31,7 @@ run: install
 	$(KB) serve
 
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -q --durations=10 $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: install
 	$(VENV)/bin/ruff check ingest kb app evals tests
