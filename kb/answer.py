@@ -36,7 +36,7 @@ from kb.followup import condense
 from kb.index import KnowledgeBase
 from kb.question import Question, analyse
 from kb.records import Answer, Citation, Filters, Hit, Sentence
-from kb.retriever import retrieve
+from kb.retriever import is_comparative, retrieve
 from kb.verifier import verify
 
 REFUSAL = "The documents in this knowledge base do not say."
@@ -72,7 +72,9 @@ def answer(
     if mode not in MODES:
         raise ModeUnavailable(f"unknown answer mode {mode!r}; known: {', '.join(MODES)}")
     if mode != "extractive":
-        raise ModeUnavailable(f"the {mode!r} mode is not available yet; use 'extractive'")
+        from kb.generative import generate_answer  # loads prompts and model only when asked
+
+        return generate_answer(question, kbase, history, filters, max_words)
     text = " ".join(question.split())[:MAX_QUESTION_CHARS]
     if not text:
         return Answer(question, EMPTY_QUESTION, (), (), (), True, mode,
@@ -80,7 +82,8 @@ def answer(
     query = condense(text, history)
     hits = retrieve(query, kbase, filters, k=settings.passages)
     t1 = time.perf_counter()
-    q = analyse(query)
+    # "According to the white paper, ..." names where to look, not what is asked.
+    q = analyse(kbase.document_names().strip(query))
     cands = score_sentences(q, hits, kbase, query)
     stats = corpus_stats(kbase)
     evidence, why = evidence_strength(q, hits, cands, kbase, stats)
@@ -257,18 +260,16 @@ def _uncovered_parts(
         return []
     out = []
     for part in q.parts:
+        if is_comparative(part.text):  # "do the sources agree?" is answered by conflict notes
+            continue
         terms = [t for t in part.terms if stats.idf(t) > 2.0]  # the part's specific words
         if len(terms) < 2:
             continue
         total = sum(stats.idf(t) for t in terms)
         best = max(sum(stats.idf(t) for t in terms if t in c.tokens) / total for c in cands)
         if best < 0.15:
-            out.append(f"{REFUSAL[:-1]} {_lower_first(part.text.rstrip('?'))}.")
+            out.append(f'{REFUSAL[:-1]} about this part of the question: "{part.text}"')
     return out
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
 
 
 def _reference(c: Citation) -> str:

@@ -141,14 +141,21 @@ def words_of(text: str) -> set[str]:
     return out | numbers_in(text)
 
 
+# A title block, running head or photo caption cut off without punctuation is not a claim.
+_ENDS_LIKE_A_SENTENCE = re.compile(r"[.!?:;\"'’”)\]]\s*$")
+
+
 def candidates(hits: list[Hit]) -> list[Candidate]:
     out = []
     for rank, hit in enumerate(hits):
         text = hit.chunk.text
         for position, (a, b) in enumerate(split_sentences(text)):
             span = text[a:b]
-            if len(span.split()) < 4 or not re.search(r"[A-Za-z]{3}", span) or _REFERENCE.search(
-                span
+            if (
+                len(span.split()) < 4
+                or not re.search(r"[A-Za-z]{3}", span)
+                or _REFERENCE.search(span)
+                or not _ENDS_LIKE_A_SENTENCE.search(span)
             ):
                 continue
             out.append(Candidate(rank, hit, a, b, position, frozenset(tokenize(span))))
@@ -274,9 +281,22 @@ def score_sentences(
 
 
 def _similarity(a: Candidate, b: Candidate) -> float:
+    """Word overlap relative to the shorter sentence; halved when `a` brings figures that `b`
+    lacks (a sentence about the same thing with new numbers is new information)."""
     if not a.tokens or not b.tokens:
         return 0.0
-    return len(a.tokens & b.tokens) / min(len(a.tokens), len(b.tokens))
+    overlap = len(a.tokens & b.tokens) / min(len(a.tokens), len(b.tokens))
+    new_figures = {t for t in a.tokens - b.tokens if t[:1].isdigit()}
+    return overlap / 2 if new_figures else overlap
+
+
+def length_factor(question: Question) -> float:
+    """A list question or one with several parts needs more room than a single fact: up to
+    1.4x the default length (an explicit `max_words` is taken as it is)."""
+    factor = 1.0 + 0.2 * max(0, len(question.parts) - 1)
+    if "list" in question.wants:
+        factor += 0.3
+    return min(factor, 1.4)
 
 
 def select_sentences(
@@ -289,7 +309,7 @@ def select_sentences(
     """A small, non-redundant, question-covering set of candidates (greedy MMR + coverage)."""
     if not cands:
         return []
-    budget = max_words or settings.max_words
+    budget = max_words or round(settings.max_words * length_factor(question))
     top = cands[0].relevance
     floor = settings.min_relevance * top if top > 0 else 0.0
     pool = [c for c in cands if c.relevance >= floor]

@@ -129,7 +129,7 @@ def retrieve(
                         config)
     order = sorted(final, key=lambda c: (-final[c], c))
     order = _fold_duplicates(order, kbase, config.dedup)
-    if config.diversify and (len(named_docs) >= 2 or _COMPARATIVE.search(query)):
+    if config.diversify and (len(named_docs) >= 2 or is_comparative(query)):
         order = _diversify(order, kbase, k)
     order = order[:k]
     hits = []
@@ -243,6 +243,11 @@ _COMPARATIVE = re.compile(
     r"|same (?:thing|number|figure)s?|consistent|conflict\w*)\b",
     re.IGNORECASE,
 )
+
+
+def is_comparative(text: str) -> bool:
+    """Does the question ask whether sources agree, differ, or compare?"""
+    return bool(_COMPARATIVE.search(text))
 
 
 def _diversify(order: list[str], kbase: KnowledgeBase, k: int) -> list[str]:
