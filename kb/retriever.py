@@ -44,6 +44,7 @@ class RetrievalConfig:
     w_bm25: float = 1.5
     w_bm25_foreign: float = 0.3  # BM25 barely matches a French or Arabic question
     w_coverage: float = 0.5  # re-rank: share of the question's terms the passage holds
+    w_phrase: float = 0.3  # re-rank: share of the question's word pairs found side by side
     dedup: float = 0.9  # token-set Jaccard above which two passages count as one
     reference_penalty: float = 0.5  # fused score x this for a bibliography-like note
     translate: bool = True  # non-English questions: add lexicon translations to BM25
@@ -221,19 +222,25 @@ def _rerank(
     config: RetrievalConfig,
 ) -> dict[str, float]:
     """Second stage over the fused candidates: the fused score, normalised to the best one,
-    plus how much of the question the passage covers (its terms, or an alias of them)."""
-    terms = set(tokenize(query))
+    plus how much of the question the passage covers (its terms, or an alias of them) and how
+    many of the question's adjacent word pairs it has side by side (phrases, not just words)."""
+    sequence = tokenize(query)
+    terms = set(sequence)
+    pairs = set(zip(sequence, sequence[1:], strict=False))  # "slip back", "back poverti"
     alias_terms = set(tokenize(lexical_query)) - terms
     top = max(fused.values())
     out = {}
     for chunk_id in order:
         chunk = kbase.catalog.chunks[chunk_id]
-        have = set(tokenize(" ".join(p for p in (chunk.title, chunk.section, chunk.text) if p)))
+        tokens = tokenize(" ".join(p for p in (chunk.title, chunk.section, chunk.text) if p))
+        have = set(tokens)
         coverage = len(terms & have) / len(terms) if terms else 0.0
         if alias_terms & have:
             coverage = min(1.0, coverage + 0.1)
-        score = fused[chunk_id] / top + config.w_coverage * coverage
+        phrases = len(pairs & set(zip(tokens, tokens[1:], strict=False))) / len(pairs) if pairs else 0.0
+        score = fused[chunk_id] / top + config.w_coverage * coverage + config.w_phrase * phrases
         scores[chunk_id]["coverage"] = round(coverage, 3)
+        scores[chunk_id]["phrases"] = round(phrases, 3)
         out[chunk_id] = score
     return out
 
