@@ -16,9 +16,9 @@ from ingest.records import Chunk, Document
 from ingest.sentences import split_sentences
 from kb.aliases import AliasTable, DocumentNames
 from kb.catalog import Catalog
-from kb.lexicon import Lexicon
 from kb.embedder import Embedder, get_embedder
 from kb.lexical import LexicalIndex
+from kb.lexicon import Lexicon
 from kb.settings import Settings
 from kb.store import VectorStore, chroma_client
 

@@ -26,9 +26,9 @@ from ingest.manifest import load_manifest
 from ingest.pipeline import list_sources, parse_file
 from ingest.records import Chunk, DocMeta, Document, IngestError, ParsedDocument
 from kb.aliases import ALIASES_FILE
-from kb.lexicon import LEXICON_FILE
 from kb.catalog import Entry
 from kb.index import KnowledgeBase, unit_chunk_id, vector_units
+from kb.lexicon import LEXICON_FILE
 
 
 @dataclass
