@@ -306,8 +306,60 @@ def config(ctx: click.Context, as_json: bool) -> None:
 @click.option("--port", type=int, help="Default from settings (7860).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the chat UI."""
-    click.echo("The web UI is not built yet (see the app issue); `kb search` works now.")
+    """Serve the web UI (chat, library, glossary, course packs) until interrupted."""
+    import logging
+
+    from app.auth import ServeRefused
+    from app.web import launch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    kbase = _kbase(ctx)
+    if not kbase.catalog.documents:
+        click.echo("warning: the index is empty; run `kb ingest` (or add files in the "
+                   "Library tab).", err=True)
+    click.echo("Loading the models (once, at start-up)...", err=True)
+    try:
+        launch(kbase, host, port)
+    except ServeRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Write the pack to this file: .md or .docx (default: Markdown on stdout).")
+@click.option("--doc", multiple=True, help="Only this doc_id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pack as JSON.")
+@click.pass_context
+def pack(ctx: click.Context, topic: str, out: Path | None, doc: tuple[str, ...],
+         as_json: bool) -> None:
+    """A course pack on TOPIC: key concepts, quoted key facts, case excerpts, discussion
+    questions and a quiz, every quote cited (e.g. `kb pack relocation --out relocation.docx`)."""
+    from app.export import pack_markdown, write_pack
+    from kb.pack import build_pack
+    from kb.records import Filters
+
+    if out is not None and out.suffix.lower() not in (".md", ".markdown", ".docx"):
+        raise click.UsageError("--out must end in .md or .docx")
+    result = build_pack(topic, _kbase(ctx), Filters(doc_ids=doc) if doc else None)
+    if as_json:
+        _echo_json(pack_dict(result))
+    elif out is None:
+        click.echo(pack_markdown(result))
+    if out is not None:
+        write_pack(result, out)
+        click.echo(f"wrote {out} ({len(result.facts)} facts, {len(result.concepts)} concepts, "
+                   f"{len(result.cases)} cases, {len(result.quiz)} quiz questions)", err=True)
+    if result.empty:
+        sys.exit(1)
+
+
+def pack_dict(result: Any) -> dict[str, Any]:
+    import dataclasses
+
+    data = dataclasses.asdict(result)
+    data["citations"] = [c.as_dict() for c in result.citations]
+    return data
 
 
 def main(argv: list[str] | None = None) -> None:

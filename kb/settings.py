@@ -204,7 +204,9 @@ class Settings(BaseSettings):
 
     def config_hash(self) -> str:
         """Hash of every setting that changes results (recorded with each eval run)."""
-        payload = self.model_dump(mode="json", exclude={"data_dir", "corpus_dir", "host", "port", "app"})
+        # The app section changes how results are served, not the results.
+        excluded = {"data_dir", "corpus_dir", "host", "port", "app"}
+        payload = self.model_dump(mode="json", exclude=excluded)
         return hashlib.md5(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     def index_name(self, model: str) -> str:
