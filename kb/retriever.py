@@ -237,7 +237,8 @@ def _rerank(
         coverage = len(terms & have) / len(terms) if terms else 0.0
         if alias_terms & have:
             coverage = min(1.0, coverage + 0.1)
-        phrases = len(pairs & set(zip(tokens, tokens[1:], strict=False))) / len(pairs) if pairs else 0.0
+        own_pairs = set(zip(tokens, tokens[1:], strict=False))
+        phrases = len(pairs & own_pairs) / len(pairs) if pairs else 0.0
         score = fused[chunk_id] / top + config.w_coverage * coverage + config.w_phrase * phrases
         scores[chunk_id]["coverage"] = round(coverage, 3)
         scores[chunk_id]["phrases"] = round(phrases, 3)
