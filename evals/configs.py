@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from evals.retrieval import SearchFn
@@ -25,4 +26,4 @@ def search_fn_for(name: str, kbase: KnowledgeBase, k: int = 10) -> tuple[SearchF
     def search(question: str) -> list[dict[str, Any]]:
         return [h.as_passage() for h in retrieve(question, kbase, k=k, config=config)]
 
-    return search, {"config": name, **kbase.settings.describe()}
+    return search, {"config": dataclasses.asdict(config), **kbase.settings.describe()}
