@@ -98,6 +98,20 @@ def docs(ctx: click.Context, as_json: bool) -> None:
                    f"{r['chunks']:>4} chunks  {r['title'][:70]}")
 
 
+def filter_options(command: Any) -> Any:
+    """The options every command that searches shares (applied in dense and lexical search)."""
+    for option in reversed([
+        click.option("--doc", multiple=True, help="Only this doc_id (repeatable)."),
+        click.option("--publisher", multiple=True, help="Only this publisher (repeatable)."),
+        click.option("--kind", multiple=True,
+                     help="Only this chunk kind: body, glossary, footnote, case, box."),
+        click.option("--year-from", type=int, help="Only documents published this year or later."),
+        click.option("--year-to", type=int, help="Only documents published this year or earlier."),
+    ]):
+        command = option(command)
+    return command
+
+
 def _filters(doc: tuple[str, ...], year_from: int | None, year_to: int | None,
              kind: tuple[str, ...], publisher: tuple[str, ...]):  # type: ignore[no-untyped-def]
     from kb.records import Filters
@@ -108,11 +122,7 @@ def _filters(doc: tuple[str, ...], year_from: int | None, year_to: int | None,
 
 @cli.command()
 @click.argument("query", required=False, default="")
-@click.option("--doc", multiple=True, help="Only this doc_id (repeatable).")
-@click.option("--publisher", multiple=True, help="Only this publisher (repeatable).")
-@click.option("--kind", multiple=True, help="Only this chunk kind: body, glossary, footnote, case.")
-@click.option("--year-from", type=int)
-@click.option("--year-to", type=int)
+@filter_options
 @click.option("--k", type=int, help="Number of passages (default from settings).")
 @click.option("--batch", type=click.File("r"), help="JSONL with id and question per line.")
 @click.option("--json", "as_json", is_flag=True)
@@ -169,11 +179,7 @@ def _print_answer(result: Any) -> None:
 @click.option("--mode", type=click.Choice(["extractive", "generative"]),
               help="Answer mode (default from settings: extractive).")
 @click.option("--max-words", type=int, help="Target answer length (default from settings).")
-@click.option("--doc", multiple=True, help="Only this doc_id (repeatable).")
-@click.option("--publisher", multiple=True, help="Only this publisher (repeatable).")
-@click.option("--kind", multiple=True, help="Only this chunk kind: body, glossary, footnote, case.")
-@click.option("--year-from", type=int)
-@click.option("--year-to", type=int)
+@filter_options
 @click.pass_context
 def ask(ctx: click.Context, question: str, batch: Any, as_json: bool, mode: str | None,
         max_words: int | None, doc: tuple[str, ...], publisher: tuple[str, ...],
