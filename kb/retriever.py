@@ -48,6 +48,7 @@ class RetrievalConfig:
     dedup: float = 0.9  # token-set Jaccard above which two passages count as one
     reference_penalty: float = 0.5  # fused score x this for a bibliography-like note
     translate: bool = True  # non-English questions: add lexicon translations to BM25
+    guarantee_top: int = 5  # each retriever's first choice ranks within this (0: off)
     diversify: bool = True  # comparative questions get passages from several documents
     parts: bool = False  # also search each sentence of a multi-part question
     w_part: float = 0.5  # weight of a part's rankings relative to the whole question's
@@ -130,6 +131,9 @@ def retrieve(
                         config)
     order = sorted(final, key=lambda c: (-final[c], c))
     order = _fold_duplicates(order, kbase, config.dedup)
+    if config.guarantee_top:
+        order = _guarantee_firsts(order, [rankings[n] for n in rankings if ":" not in n
+                                          and weights[n] > 0], config.guarantee_top)
     if config.diversify and (len(named_docs) >= 2 or is_comparative(query)):
         order = _diversify(order, kbase, k)
     order = order[:k]
@@ -251,6 +255,21 @@ _COMPARATIVE = re.compile(
     r"|same (?:thing|number|figure)s?|consistent|conflict\w*)\b",
     re.IGNORECASE,
 )
+
+
+def _guarantee_firsts(
+    order: list[str], rankings: list[list[tuple[str, float]]], within: int
+) -> list[str]:
+    """Each retriever's first choice ranks within the top `within`: a passage that one retriever
+    is surest of (BM25's exact phrase, e5's closest meaning) is not buried by fusion because the
+    others missed it."""
+    firsts = [r[0][0] for r in rankings if r and r[0][0] in order]
+    for chunk_id in dict.fromkeys(firsts):
+        pos = order.index(chunk_id)
+        if pos >= within:
+            order.pop(pos)
+            order.insert(within - 1, chunk_id)
+    return order
 
 
 def is_comparative(text: str) -> bool:
