@@ -149,3 +149,14 @@ def test_real_document_named_in_question_is_favoured(real_kb: KnowledgeBase) -> 
 def test_real_comparative_question_gets_several_documents(real_kb: KnowledgeBase) -> None:
     hits = retrieve("Do the sources agree on how many people were relocated?", real_kb, k=6)
     assert len({h.chunk.doc_id for h in hits}) >= 2
+
+
+def test_each_retrievers_first_choice_stays_in_the_top() -> None:
+    from kb.retriever import _guarantee_firsts
+
+    order = [f"c{i}" for i in range(10)]
+    rankings = [[("c0", 1.0)], [("c8", 9.0), ("c1", 1.0)], []]
+    out = _guarantee_firsts(list(order), rankings, within=5)
+    assert out.index("c8") == 4 and out[:4] == ["c0", "c1", "c2", "c3"]
+    assert sorted(out) == sorted(order)
+    assert _guarantee_firsts(list(order), rankings, within=10) == order
