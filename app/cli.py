@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,21 @@ def docs(ctx: click.Context, as_json: bool) -> None:
                    f"{r['chunks']:>4} chunks  {r['title'][:70]}")
 
 
+def batch_items(lines: Any) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """(id, question, whole item) for each JSONL line; a bad line is reported on stderr with its
+    number and skipped, the rest still run."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            qid, question = item["id"], str(item["question"])
+        except (ValueError, KeyError, TypeError) as exc:
+            click.echo(f"line {n}: {exc!r}", err=True)
+            continue
+        yield qid, question, item
+
+
 def filter_options(command: Any) -> Any:
     """The options every command that searches shares (applied in dense and lexical search)."""
     for option in reversed([
@@ -136,16 +152,8 @@ def search(ctx: click.Context, query: str, doc: tuple[str, ...], publisher: tupl
     kbase = _kbase(ctx)
     filters = _filters(doc, year_from, year_to, kind, publisher)
     if batch is not None:
-        for n, line in enumerate(batch, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                qid, question = item["id"], item["question"]
-            except (ValueError, KeyError, TypeError) as exc:
-                click.echo(f"line {n}: {exc!r}", err=True)
-                continue
-            hits = retrieve(str(question), kbase, filters, k)
+        for qid, question, _ in batch_items(batch):
+            hits = retrieve(question, kbase, filters, k)
             _echo_json({"id": qid, "passages": [h.as_passage() for h in hits]})
         return
     hits = retrieve(query, kbase, filters, k)
@@ -198,15 +206,7 @@ def ask(ctx: click.Context, question: str, batch: Any, as_json: bool, mode: str 
             raise click.UsageError(str(exc)) from exc
 
     if batch is not None:
-        for n, line in enumerate(batch, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                qid, text = item["id"], str(item["question"])
-            except (ValueError, KeyError, TypeError) as exc:
-                click.echo(f"line {n}: {exc!r}", err=True)
-                continue
+        for qid, text, item in batch_items(batch):
             result = run(text, item.get("history"))
             if as_json:
                 _echo_json(result.as_dict(qid=str(qid)))
