@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-CHUNK_KINDS = ("body", "glossary", "footnote", "case", "box")
 
 
 @dataclass(frozen=True)
