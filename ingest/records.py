@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True)
 class DocMeta:
     """What the manifest says about one file (all optional except the file name)."""
