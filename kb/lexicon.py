@@ -14,6 +14,7 @@ from pathlib import Path
 
 LEXICON_FILE = "lexicon.toml"  # in the corpus directory; not a document
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_AR_SUFFIXES = ("هما", "هم", "هن", "ها", "كم", "نا", "ات", "ون", "ين", "ية", "ه", "ة", "ي", "ا")
 
 
 def fold(word: str) -> str:
@@ -25,9 +26,20 @@ def fold(word: str) -> str:
 def _variants(word: str, lang: str) -> list[str]:
     out = [word]
     if lang == "ar":
+        stems = [word]
         for prefix in ("وال", "بال", "لل", "ال", "و", "ب", "ل"):
             if word.startswith(prefix) and len(word) - len(prefix) >= 2:
-                out.append(word[len(prefix) :])
+                stems.append(word[len(prefix) :])
+        out = list(stems)
+        # Attached pronouns and endings ("دخلهم" their income, "تجربتها" its experience): try
+        # them off too, and a final ت back into the ة it was before the suffix.
+        for stem in stems:
+            for suffix in _AR_SUFFIXES:
+                if stem.endswith(suffix) and len(stem) - len(suffix) >= 3:
+                    base = stem[: -len(suffix)]
+                    out.append(base)
+                    if base.endswith("ت"):
+                        out.append(base[:-1] + "ة")
     else:
         for suffix in ("es", "s", "x"):
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:

@@ -48,6 +48,7 @@ class RetrievalConfig:
     dedup: float = 0.9  # token-set Jaccard above which two passages count as one
     reference_penalty: float = 0.5  # fused score x this for a bibliography-like note
     translate: bool = True  # non-English questions: add lexicon translations to BM25
+    translate_coverage: bool = True  # non-English: re-rank coverage over the translation
     guarantee_top: int = 5  # each retriever's first choice ranks within this (0: off)
     diversify: bool = True  # comparative questions get passages from several documents
     parts: bool = False  # also search each sentence of a multi-part question
@@ -127,7 +128,12 @@ def retrieve(
     order = sorted(fused, key=lambda c: (-fused[c], c))[: max(n_cand, k)]
     final = {c: fused[c] for c in order}
     if config.rerank:
-        final = _rerank(content, _expand(content, kbase, config), order, final, scores, kbase,
+        # A French question shares no words with an English passage: its coverage is measured
+        # with the lexicon's English words for it (and its own names and figures).
+        covered = content
+        if not english and config.translate_coverage:
+            covered = f"{content} {kbase.lexicon().translate(content, language)}"
+        final = _rerank(covered, _expand(covered, kbase, config), order, final, scores, kbase,
                         config)
     order = sorted(final, key=lambda c: (-final[c], c))
     order = _fold_duplicates(order, kbase, config.dedup)
