@@ -23,6 +23,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from ingest.sentences import split_sentences
 from kb.lexical import _STOP, tokenize
 
 DEFAULT_MIN_COVERAGE = 0.6
@@ -30,6 +31,9 @@ DEFAULT_MIN_COVERAGE = 0.6
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?![\d])")
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’\-]*[A-Za-z]\b|\b[A-Z]{2,}\b")
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+# "(Figure 1)", "(see Box 16)": a pointer into the document, not a claim with a number.
+_FIGURE_REF = re.compile(r"\(\s*(?:see\s+)?(?:figure|fig\.|box|table|chart|annex)\s*[\w.]+\s*\)",
+                         re.IGNORECASE)
 # Capitalised words that are not names: sentence openers and connectives.
 _COMMON = _STOP | {
     "however", "meanwhile", "moreover", "furthermore", "therefore", "thus", "also", "since",
@@ -86,10 +90,24 @@ def verify(
     cited_passages: Sequence[str],
     min_coverage: float = DEFAULT_MIN_COVERAGE,
 ) -> Verdict:
-    """Is `sentence_text` supported by `cited_passages` (the texts of the passages it cites)?"""
-    sentence = _MARKER.sub("", sentence_text)
+    """Is `sentence_text` supported by `cited_passages` (the texts of the passages it cites)?
+
+    A unit of several sentences is supported only if each of them is: a well-covered first
+    sentence must not carry an unsupported second one through.
+    """
+    sentence = _FIGURE_REF.sub("", _MARKER.sub("", sentence_text))
     if not cited_passages:
         return Verdict(False, ["no cited passage"], 0.0)
+    spans = split_sentences(sentence)
+    if len(spans) > 1:
+        verdicts = [verify(sentence[a:b], cited_passages, min_coverage) for a, b in spans]
+        return Verdict(
+            all(v.supported for v in verdicts),
+            [r for v in verdicts for r in v.reasons],
+            min(v.coverage for v in verdicts),
+            sorted({n for v in verdicts for n in v.missing_numbers}),
+            sorted({n for v in verdicts for n in v.missing_names}),
+        )
     joined = "\n".join(cited_passages)
     reasons: list[str] = []
     missing_numbers = sorted(numbers_in(sentence) - numbers_in(joined))

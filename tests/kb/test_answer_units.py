@@ -85,3 +85,22 @@ def test_conflicting_figures_are_the_same_thing_only_when_they_match() -> None:
     c = figures_in("The campaign trained 120,000 village doctors in remote areas.")
     assert not _same_thing(a[0], c[0])
     assert [f.value for f in figures_in("In 2011 it was 122 million.")] == [122.0]
+
+
+def test_each_sentence_of_a_unit_must_be_supported() -> None:
+    passage = "By 2020, 9.6 million people had been relocated to new homes in 35,000 settlements."
+    first = "By 2020, 9.6 million people had been relocated to new homes."
+    assert verify(first, [passage]).supported
+    joined = ("By 2020, 9.6 million people had been relocated to new homes. "
+              "They all found jobs in the settlements.")
+    verdict = verify(joined, [passage])
+    assert not verdict.supported
+    assert verdict.coverage < 0.6
+
+
+def test_a_figure_reference_is_not_a_missing_number() -> None:
+    passage = "Rural per capita income grew fastest in the poor counties."
+    assert verify("Rural per capita income grew fastest in the poor counties (Figure 2).",
+                  [passage]).supported
+    assert not verify("Rural per capita income grew 2 times in the poor counties.",
+                      [passage]).supported
