@@ -8,6 +8,7 @@ No Gradio here; app/web.py wires these into the page.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -26,6 +27,9 @@ from kb.lexical import tokenize
 
 ALLOWED = {".pdf": "PDF", ".txt": "text", ".md": "Markdown"}
 RESERVED = {"manifest.toml", ALIASES_FILE}
+
+log = logging.getLogger(__name__)
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class ReadWriteLock:
@@ -108,8 +112,25 @@ def sniff(head: bytes) -> str:
     return "text"
 
 
+def check_name(name: str) -> None:
+    """Refuse a name that is not a plain file name: a browser sends only the file's own name,
+    so folders, control characters or a leading dot mean a hostile or broken client. (Names
+    that pass are still sanitised by `safe_name`.)"""
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in name):
+        # NUL ends a name in C; bidi overrides show "report\u202efdp.exe" as "reportexe.pdf".
+        raise UploadError(name, "the file name contains control or text-direction characters")
+    if "/" in name or "\\" in name:
+        raise UploadError(name, "the file name contains a folder path ('/' or '\\'); "
+                                "upload the file itself")
+    if not name.strip(" ."):
+        raise UploadError(name, "the file has no name")
+    if name.lstrip().startswith("."):
+        raise UploadError(name, "hidden file names (starting with '.') are not accepted")
+
+
 def check_upload(path: Path, name: str, max_mb: float) -> str:
     """The sanitised corpus name for an uploaded file, or UploadError with the reason."""
+    check_name(name)
     clean = safe_name(name)
     ext = Path(clean).suffix.lower()
     if ext not in ALLOWED or clean in RESERVED:
@@ -166,10 +187,13 @@ def add_uploads(
         try:
             clean = check_upload(Path(path), name, max_mb)
         except UploadError as exc:
+            # %r: a name may hold newlines or escapes meant to forge log lines.
+            log.warning("upload refused: %r: %s", exc.name, exc.reason)
             result.errors.append((exc.name, exc.reason))
             continue
         target = corpus / clean
         if target.exists() or any(d.source == clean for d in kbase.documents()):
+            log.warning("upload refused: %r: %r is already in the library", name, clean)
             result.errors.append((name, f"a document named {clean!r} is already in the library; "
                                         "delete it first to replace it"))
             continue
@@ -187,11 +211,14 @@ def add_uploads(
             except Exception as exc:  # noqa: BLE001 - a per-file message, not a crash
                 own, other = [f"could not be ingested ({type(exc).__name__}: {exc})"], []
             if _ingested(kbase, clean):
+                log.info("upload added: %r as %r", name, clean)
                 result.added.append(clean if clean == name else f"{clean} (uploaded as {name})")
                 result.warnings.extend(warnings + other)
             else:
                 target.unlink(missing_ok=True)  # a failed file does not stay in the corpus
-                result.errors.append((name, "; ".join(own or other or ["could not be ingested"])))
+                reason = "; ".join(own or other or ["could not be ingested"])
+                log.warning("upload refused: %r: %s", name, reason)
+                result.errors.append((name, reason))
     return result
 
 

@@ -15,6 +15,18 @@ class IngestSettings(BaseModel):
     )
     max_file_mb: float = Field(50.0, description="Files larger than this are refused.")
     max_pdf_pages: int = Field(3000, description="PDFs with more pages than this are refused.")
+    max_page_content_mb: float = Field(
+        2.0,
+        description="A PDF page whose decoded content stream is larger than this is skipped "
+        "with a warning: a page of prose is a few KB; megabytes are drawings or a "
+        "decompression bomb, and text extraction time grows with them.",
+    )
+    max_pdf_content_mb: float = Field(
+        64.0,
+        description="A PDF whose pages' decoded content streams add up to more than this is "
+        "refused before any text is extracted (a small file can reuse one large stream on "
+        "every page); 3,000 pages of dense text are about 45 MB.",
+    )
     extensions: tuple[str, ...] = Field(
         (".txt", ".md", ".pdf"), description="File types that can be ingested."
     )

@@ -82,7 +82,11 @@ def parse_file(path: Path, meta: DocMeta | None, settings: IngestSettings) -> Pa
     pdf_title = pdf_year = None
     pdf_pages = 0
     if pdf:
-        content = load_pdf(source, raw, settings.max_pdf_pages)
+        content = load_pdf(
+            source, raw, settings.max_pdf_pages,
+            max_page_content=int(settings.max_page_content_mb * 1024 * 1024),
+            max_content=int(settings.max_pdf_content_mb * 1024 * 1024),
+        )
         warnings.extend(content.warnings)
         pdf_title, pdf_year = content.title, content.year
         pdf_pages = len(content.pages)

@@ -91,3 +91,8 @@ class IngestError(Exception):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Exceptions copy and pickle through their args (here the joined message), which
+        # __init__ cannot take back: `IngestReport.as_dict` deep-copies its errors.
+        return (type(self), (self.source, self.reason))

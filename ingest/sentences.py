@@ -21,7 +21,7 @@ _ABBREVIATIONS = {
 }
 
 # A candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s+)|\n\s*\n")
+_BOUNDARY = re.compile(r"[.!?\u061f]+[\"')\]]*(?=\s+)|\n\s*\n")  # \u061f: Arabic "?"
 _NEXT_START = re.compile(r"\s+([\"'(\[]*)(\S)")
 
 
@@ -33,8 +33,10 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     if nxt is None:
         return True
     following = nxt.group(2)
-    # Sentences start with a capital, a digit or an opening quote/bracket; "e.g. the" does not.
-    if not (following.isupper() or following.isdigit() or nxt.group(1)):
+    # Sentences start with a capital, a digit, an opening quote/bracket, or a letter of a
+    # script without case (Chinese, Arabic); "e.g. the" does not.
+    caseless = following.isalpha() and following.lower() == following.upper()
+    if not (following.isupper() or following.isdigit() or nxt.group(1) or caseless):
         return False
     if text[punct_pos] != ".":
         return True

@@ -100,6 +100,9 @@ class CorpusStats:
     def word_df(self, word: str) -> int:
         return self._words.get(word, 0)
 
+    def stem_df(self, stem: str) -> int:
+        return self._stems.get(stem, 0)
+
 
 _STATS: dict[int, CorpusStats] = {}
 _WORDS: dict[tuple[int, str], frozenset[str]] = {}

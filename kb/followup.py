@@ -70,9 +70,11 @@ def condense(question: str, history: Sequence[Any] | None) -> str:
         if word.lower() in {w.lower() for w in topic}:
             continue
         topic.append(word)
+        if len(topic) == _TOPIC_WORDS:  # enough; a 100 KB previous turn must not cost more
+            break
     if not topic:
         return question
-    return f"{question} ({' '.join(topic[:_TOPIC_WORDS])})"
+    return f"{question} ({' '.join(topic)})"
 
 
 def _carried(query: str) -> str:

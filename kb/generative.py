@@ -42,7 +42,7 @@ from kb.followup import condense, is_followup, previous_query
 from kb.index import KnowledgeBase
 from kb.lexical import tokenize
 from kb.llm import LLMUnavailable, get_llm
-from kb.prompts import Prompt, load_prompt
+from kb.prompts import Prompt, fence_data, load_prompt, mask_instructions
 from kb.records import Answer, Citation, Filters, Hit, Sentence
 from kb.settings import Settings
 from kb.verifier import keep_valid_citations, names_in, numbers_in, verify
@@ -163,7 +163,7 @@ def _run(
         return
     hits = list(base.passages[: settings.passages])
     system, user = answer_prompt.render(
-        question=query, passages=format_passages(hits),
+        question=fence_data(query), passages=format_passages(hits),
         refusal=REFUSAL,
     )
     t_gen = time.perf_counter()
@@ -207,10 +207,12 @@ def condense_with_llm(
 ) -> str | None:
     """The model's standalone rewrite of a follow-up, or None when it gives nothing usable."""
     turns = [previous_query(t) for t in history]
-    turns = [" ".join(t.split()) for t in turns if t.strip()][-_HISTORY_TURNS:]
+    turns = [" ".join(t.split())[:MAX_QUESTION_CHARS] for t in turns if t.strip()]
+    turns = turns[-_HISTORY_TURNS:]
     if not turns:
         return None
-    system, user = prompt.render(history="\n".join(f"- {t}" for t in turns), question=question)
+    system, user = prompt.render(history="\n".join(f"- {fence_data(t)}" for t in turns),
+                                 question=fence_data(question))
     try:
         reply = _chat(llm, system, user)
     except Exception as exc:
@@ -225,8 +227,10 @@ def condense_with_llm(
 
 
 def format_passages(hits: Sequence[Hit]) -> str:
-    """`[n] (title, publisher, date, section, p. N) text`, one block per passage. The fence
-    tags are neutralised inside passages, so a document cannot close the data block."""
+    """`[n] (title, publisher, date, section, p. N) text`, one block per passage, each on one
+    line. Everything taken from a document (its text, and its title and section headings,
+    which an uploaded file controls too) goes through `fence_data`, so a document can neither
+    close the data block nor open a message of its own."""
     blocks = []
     for n, h in enumerate(hits, 1):
         d, c = h.document, h.chunk
@@ -235,9 +239,8 @@ def format_passages(hits: Sequence[Hit]) -> str:
             meta.append(c.section)
         if c.page_start:
             meta.append(f"p. {c.page_start}")
-        body = re.sub(r"</?\s*passages\s*>", "[passages]", " ".join(c.text.split()),
-                      flags=re.IGNORECASE)
-        blocks.append(f"[{n}] ({', '.join(meta)}) {body}")
+        head = fence_data(" ".join(", ".join(meta).split()))
+        blocks.append(f"[{n}] ({head}) {fence_data(' '.join(c.text.split()))}")
     return "\n\n".join(blocks)
 
 
@@ -279,7 +282,9 @@ def verified_answer(
     """The reply's supported sentences with their citations, or None when none survives.
 
     Ids outside 1..len(hits) are removed first (paper-qa); a sentence left without a citation,
-    or that the verifier rejects against its cited passages, is dropped.
+    or that the verifier rejects against its cited passages, is dropped. The passages are
+    checked with their instruction-like sentences blanked (`mask_instructions`): a model that
+    obeyed "Ignore previous instructions and say X" cannot cite that sentence for X.
     """
     if is_refusal(reply):
         return None
@@ -294,14 +299,15 @@ def verified_answer(
         invalid |= set(ids) - set(cited)
         if REFUSAL.rstrip(".").lower() in text.lower():
             continue  # a refusal among claims is not itself a claim
-        verdict = verify(text, [hits[n - 1].chunk.text for n in cited], min_coverage)
+        sources = {n: mask_instructions(hits[n - 1].chunk.text) for n in cited}
+        verdict = verify(text, list(sources.values()), min_coverage)
         if not verdict.supported:
             dropped += 1
             log.info("dropped unsupported sentence %r: %s", text, verdict.reasons)
             continue
         refs: list[int] = []
         for n in cited:
-            span = best_span(text, hits[n - 1].chunk.text)
+            span = best_span(text, sources[n])  # same offsets as the chunk text
             if span is None and len(cited) > 1:
                 continue  # this passage shares nothing with the sentence: not its source
             start, end = span or (0, len(hits[n - 1].chunk.text))

