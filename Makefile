@@ -37,7 +37,16 @@ lint: install
 	$(VENV)/bin/ruff check ingest kb app evals tests
 
 eval: install
-	$(KB) eval --retrieval
+	$(KB) eval
+
+# Benchmarks (not tests): ingest at 1x and SCALE x, query latency, then LOAD_USERS users for
+# LOAD_SECONDS against the app; writes evals/reports/bench.{md,json,png} and load.{json,png}.
+SCALE ?= 100
+LOAD_USERS ?= 20
+LOAD_SECONDS ?= 60
+bench: install
+	nice -n 10 $(PY) -m evals.bench run --scale $(SCALE) --load-users $(LOAD_USERS) \
+		--load-seconds $(LOAD_SECONDS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data

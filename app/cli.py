@@ -28,6 +28,9 @@ def _kbase(ctx: click.Context):  # type: ignore[no-untyped-def]
     return ctx.obj["kbase"]
 
 
+DEFAULT_EVAL_CONFIGS = ("naive", "dense", "hybrid", "full")  # evals.configs.DEFAULT_CONFIGS
+
+
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
@@ -225,72 +228,90 @@ def ask(ctx: click.Context, question: str, batch: Any, as_json: bool, mode: str 
 
 
 @cli.command("eval")
+@click.option("--gold", "gold", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Gold JSONL (repeatable; default evals/gold/dev.jsonl).")
+@click.option("--configs", default=",".join(DEFAULT_EVAL_CONFIGS), show_default=True,
+              help="Comma-separated configurations to compare: naive, dense, e5, bm25, hybrid, "
+                   "full, generative (skipped, with the reason, when no model is configured).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for report.json, report.md and report.html "
+                   "(default evals/reports/<timestamp>/).")
 @click.option("--retrieval", is_flag=True, help="Evaluate retrieval only.")
 @click.option("--answers", is_flag=True,
-              help="Evaluate answers end to end: key facts, citations, abstention, latency.")
-@click.option("--failures", is_flag=True, help="With --answers: list the questions that failed.")
-@click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path),
-              help="Gold JSONL (repeatable; default evals/gold/dev.jsonl).")
-@click.option("--configs", default="naive,dense,bm25,full", show_default=True,
-              help="Comma-separated configurations to compare.")
-@click.option("--k", type=int, default=10, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+              help="Evaluate answers only: key facts, citations, abstention, latency.")
+@click.option("--failures", is_flag=True, help="Also print the questions with a problem.")
+@click.option("--k", type=int, default=10, show_default=True,
+              help="Passages scored per question by the retrieval metrics.")
+@click.option("--calibration/--no-calibration", default=True, show_default=True,
+              help="Calibrate the judge against evals/judge_labels.jsonl (when it exists).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as JSON on stdout (no progress bar).")
 @click.pass_context
-def eval_(ctx: click.Context, retrieval: bool, answers: bool, failures: bool,
-          gold: tuple[Path, ...], configs: str, k: int, as_json: bool) -> None:
-    """Evaluate configurations side by side on gold question sets."""
-    if answers and not retrieval:
-        _eval_answers(ctx, gold, as_json, failures)
-        return
-    from evals.configs import search_fn_for
+def eval_(ctx: click.Context, gold: tuple[Path, ...], configs: str, out: Path | None,
+          retrieval: bool, answers: bool, failures: bool, k: int, calibration: bool,
+          as_json: bool) -> None:
+    """Evaluate configurations side by side on gold question sets: retrieval and cited answers,
+    with reports in DIR (`kb eval --configs naive,dense,hybrid,full --out DIR`)."""
+    import time
+
+    from evals.configs import KNOWN
     from evals.gold import load_gold
-    from evals.report import format_table
-    from evals.retrieval import DEFAULT_GOLD, evaluate_retrieval
-
-    items, errors = load_gold(list(gold) or [DEFAULT_GOLD])
-    for error in errors:
-        click.echo(f"warning: {error}", err=True)
-    kbase = _kbase(ctx)
-    results = []
-    for name in [c.strip() for c in configs.split(",") if c.strip()]:
-        search, described = search_fn_for(name, kbase, k=k)
-        results.append(evaluate_retrieval(items, search, k=k, name=name, config=described))
-    if as_json:
-        _echo_json(results)
-    else:
-        click.echo(format_table(results))
-
-
-def _eval_answers(ctx: click.Context, gold: tuple[Path, ...], as_json: bool,
-                  failures: bool) -> None:
-    from evals.answers import evaluate_answers, format_answer_table, format_failures
-    from evals.gold import load_gold
+    from evals.report import side_by_side, write_reports
     from evals.retrieval import DEFAULT_GOLD
-    from kb.answer import answer
+    from evals.suite import DEFAULT_LABELS, question_rows, run_suite, summary
 
-    items, errors = load_gold(list(gold) or [DEFAULT_GOLD])
+    names = [c.strip() for c in configs.split(",") if c.strip()]
+    unknown = [n for n in names if n not in KNOWN]
+    if unknown or not names:
+        raise click.UsageError(f"unknown configuration(s) {', '.join(unknown) or '(none)'}; "
+                               f"known: {', '.join(KNOWN)}")
+    parts = [p for p, on in (("retrieval", retrieval), ("answers", answers)) if on] or \
+        ["retrieval", "answers"]
+    files = list(gold) or [DEFAULT_GOLD]
+    items, errors = load_gold(files)
     for error in errors:
-        click.echo(f"warning: {error}", err=True)
+        click.echo(f"warning: malformed gold line skipped: {error}", err=True)
+    if not items:
+        raise click.ClickException("no well-formed gold question to evaluate")
     kbase = _kbase(ctx)
-    answer("warm-up: load the models before timing", kbase)  # p95 is measured warm
-
-    def run(question: str) -> dict[str, Any]:
-        return answer(question, kbase).as_dict()
-
-    settings = _settings(ctx)
-    result = evaluate_answers(items, run, name=settings.answer.mode,
-                              config=settings.describe())
+    if not kbase.catalog.documents:
+        click.echo("warning: the index is empty; run `kb ingest` first.", err=True)
+    suite = run_suite(items, kbase, names, parts, k=k, progress=_progress(quiet=as_json),
+                      gold_files=[str(f) for f in files], gold_errors=errors,
+                      labels_path=DEFAULT_LABELS if calibration else None,
+                      cache_dir=kbase.settings.data_dir / "eval-cache")
+    out = out or Path("evals") / "reports" / time.strftime("%Y%m%d-%H%M%S")
+    paths = write_reports(suite, out)
     if as_json:
-        _echo_json(result)
+        _echo_json({**summary(suite), "reports": {kind: str(p) for kind, p in paths.items()}})
         return
-    click.echo(format_answer_table([result]))
-    dist = result["abstention"]
-    click.echo(f"\nabstention signal (threshold {settings.answer.abstain_threshold}):")
-    click.echo(f"  answerable:   {dist['answerable']}")
-    click.echo(f"  unanswerable: {dist['unanswerable']}")
-    click.echo(f"key-fact recall by type: {result['key_fact_recall_by_type']}")
+    header, rows = side_by_side(suite)
+    click.echo("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for row in rows:
+        click.echo("| " + " | ".join(row) + " |")
+    for run in suite["runs"]:
+        if run["status"] != "ok":
+            click.echo(f"{run['name']}: skipped: {run['reason']}")
     if failures:
-        click.echo("\n" + format_failures(result))
+        for run in (r for r in suite["runs"] if r["status"] == "ok"):
+            click.echo(f"\n{run['name']}: questions with a problem")
+            for row in question_rows(run, k):
+                if row["problems"]:
+                    click.echo(f"  {row['id']} {row['type']:<26} {'; '.join(row['problems'])}")
+    click.echo(f"\n{len(items)} questions in {suite['wall_s']} s; reports: "
+               f"{paths['md']}, {paths['html']}, {paths['json']}")
+
+
+def _progress(quiet: bool) -> Any:
+    """A tqdm progress bar on stderr for each (configuration, part) of an eval; none if quiet."""
+    from tqdm import tqdm
+
+    def track(iterable: Any, desc: str, total: int) -> Any:
+        return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=quiet,
+                    leave=False, unit="q")
+
+    return track
 
 
 @cli.command()
@@ -369,7 +390,15 @@ def pack_dict(result: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="kb")
+    try:
+        cli.main(args=argv, prog_name="kb")
+    except Exception as exc:
+        from kb.store import StoreUnavailable  # imported late: chromadb is slow to import
+
+        if not isinstance(exc, StoreUnavailable):
+            raise
+        click.echo(f"error: {exc}", err=True)  # e.g. the Chroma server is down: no traceback
+        sys.exit(1)
 
 
 if __name__ == "__main__":

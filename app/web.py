@@ -29,6 +29,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from app import render
 from app.auth import check_exposure, checker, load_users
+from app.evaluate import evaluate_tab
 from app.export import answer_markdown, pack_markdown, write_pack_docx
 from app.library import (
     ReadWriteLock,
@@ -41,8 +42,14 @@ from kb.index import KnowledgeBase
 from kb.pack import build_pack
 from kb.records import Answer, Filters
 from kb.settings import Settings
+from kb.store import StoreUnavailable
 
 log = logging.getLogger("policykb.app")
+STORE_DOWN_MESSAGE = (  # the detail (which store, why) goes to the log, not to the user
+    "⚠️ **The documents cannot be searched right now** (the search index is not answering), "
+    "so this question was not answered. Please ask again in a minute; if this keeps "
+    "happening, tell the administrator."
+)
 
 TITLE = "policykb — cited answers on China's poverty alleviation"
 HINT = (
@@ -143,6 +150,11 @@ class App:
         yield chat, "", gr.skip(), turns, gr.skip(), gr.skip(), gr.skip()
         try:
             result = self.ask(message, turns, doc_ids, year_from, year_to, bool(strict))
+        except StoreUnavailable as exc:  # e.g. the Chroma server is down: say so; retried next time
+            log.warning("answer failed, vector store unavailable: %s", exc)
+            chat[-1] = {"role": "assistant", "content": STORE_DOWN_MESSAGE}
+            yield chat, "", gr.skip(), turns, None, "", gr.skip()
+            return
         except Exception as exc:  # noqa: BLE001 - shown as a message, logged with its trace
             log.exception("answer failed for %r", message[:200])
             chat[-1] = {"role": "assistant",
@@ -420,6 +432,10 @@ def build_app(kbase: KnowledgeBase) -> gr.Blocks:
                 pack_btn.click(state.pack, [topic], [preview, pack_md, pack_docx],
                                api_name="pack")
                 topic.submit(state.pack, [topic], [preview, pack_md, pack_docx], api_name=False)
+
+            with gr.Tab("Evaluate", id="evaluate"):  # for evaluators: gold sets, reports
+                state.evaluator = evaluate_tab(  # type: ignore[attr-defined]
+                    kbase, state.lock, state.exports)
         demo.load(state.glossary, [search], [glossary], api_name=False)
         # Another session may have changed the library since the page was built.
         if s.uploads_enabled:
@@ -480,8 +496,11 @@ def warm_up(kbase: KnowledgeBase) -> None:
     for name in kbase.embedder_names:
         kbase.embedder(name)
     if kbase.catalog.documents:
-        answer("What is targeted poverty alleviation?", kbase)
-        answer("Qu'est-ce que la pauvreté ?", kbase)  # the multilingual path too
+        try:
+            answer("What is targeted poverty alleviation?", kbase)
+            answer("Qu'est-ce que la pauvreté ?", kbase)  # the multilingual path too
+        except StoreUnavailable as exc:  # serve anyway: questions say so until it is back
+            log.warning("warm-up skipped, vector store unavailable: %s", exc)
     log.info("models loaded in %.1f s", time.perf_counter() - t0)
 
 

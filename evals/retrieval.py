@@ -50,6 +50,13 @@ DEFAULT_CORPUS = REPO_ROOT / "corpus"
 # retrieved, so it only raises the ideal (nDCG denominator, recall): without it a question whose
 # top 10 holds one of its two evidence passages would look as good as one holding both.
 _MISSING = "__missing_evidence_{}__"
+TOP_SHOWN = 3  # passages kept per question for the report's failure table
+TOP_TEXT_CHARS = 240
+
+
+def evidence_docs(item: GoldItem) -> list[str]:
+    """The documents of a question's gold evidence, sorted (its groups in per-doc breakdowns)."""
+    return sorted({ev.doc for ev in item.evidence})
 
 
 def config_hash(config: Mapping[str, Any] | None) -> str | None:
@@ -78,15 +85,19 @@ def evaluate_retrieval(
     k: int = 10,
     name: str = "retrieval",
     config: Mapping[str, Any] | None = None,
+    progress: Callable[[Iterable[GoldItem]], Iterable[GoldItem]] | None = None,
 ) -> dict[str, Any]:
     """Score ``search_fn`` on the answerable gold items.
 
     Returns ``{"name", "k", "n", "metrics", "per_type", "latency_ms": {"p50", "p95"},
     "per_question", "score", "individual_scores", "config_hash", "n_unanswerable_skipped"}``.
     ``metrics`` holds hit@1, hit@5, hit@k, all_evidence@k, mrr@k and ndcg@k; ``per_type`` the
-    same per question type (type "non-english" gives the non-English numbers). ``score`` is hit@5
+    same per question type (type "non-english" gives the non-English numbers), ``per_doc`` per
+    evidence document (a question whose evidence spans two documents counts in both); each
+    ``per_question`` row carries its own metric values, latency and top passages. ``score`` is hit@5
     and ``individual_scores`` the per-question hit@5 (0/1), as every evaluator returns (STYLE.md).
     Latency is per search_fn call in milliseconds, measured after one warm-up call.
+    ``progress`` wraps the iteration over questions (a tqdm-like progress bar).
     """
     items = list(items)
     scored = [item for item in items if item.answerable]
@@ -102,10 +113,11 @@ def evaluate_retrieval(
     run: dict[str, dict[str, float]] = {}
     latencies: list[float] = []
     per_question: list[dict[str, Any]] = []
-    for item in scored:
+    for item in progress(scored) if progress else scored:
         start = time.perf_counter()
         passages = list(search_fn(item.question))[:k]
         latencies.append((time.perf_counter() - start) * 1000)
+        top: list[dict[str, Any]] = []
 
         ranking: dict[str, float] = {}
         relevant: dict[str, int] = {}
@@ -130,6 +142,9 @@ def evaluate_retrieval(
                 matched |= hits
                 if hit_rank is None:
                     hit_rank = rank
+            if rank <= TOP_SHOWN:
+                top.append({"rank": rank, "source": str(passage["source"]),
+                            "match": bool(hits), "text": str(passage["text"])[:TOP_TEXT_CHARS]})
         for i in range(len(item.evidence)):
             if i not in matched:
                 relevant[_MISSING.format(i)] = 1
@@ -139,9 +154,13 @@ def evaluate_retrieval(
             {
                 "id": item.id,
                 "type": item.type,
+                "question": item.question,
+                "docs": evidence_docs(item),
                 "hit_rank": hit_rank,
                 "matched_evidence": len(matched),
                 "evidence": len(item.evidence),
+                "latency_ms": round(latencies[-1], 1),
+                "top": top,
             }
         )
 
@@ -174,8 +193,12 @@ def evaluate_retrieval(
 
     metric_order = [*list(names)[:-2], f"all_evidence@{k}", f"mrr@{k}", f"ndcg@{k}"]
     by_type: dict[str, list[str]] = defaultdict(list)
-    for item in scored:
-        by_type[item.type].append(item.id)
+    by_doc: dict[str, list[str]] = defaultdict(list)
+    for row in per_question:
+        by_type[row["type"]].append(row["id"])
+        for doc in row["docs"]:
+            by_doc[doc].append(row["id"])
+        row["metrics"] = {m: round(per_query[m][row["id"]], 4) for m in metric_order}
 
     score_key = f"hit@{min(5, k)}"
     return {
@@ -186,6 +209,10 @@ def evaluate_retrieval(
         "per_type": {
             t: {"n": len(qids), **{m: mean(m, qids) for m in metric_order}}
             for t, qids in sorted(by_type.items())
+        },
+        "per_doc": {
+            d: {"n": len(qids), **{m: mean(m, qids) for m in metric_order}}
+            for d, qids in sorted(by_doc.items())
         },
         "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
         "per_question": per_question,

@@ -36,7 +36,7 @@ from kb.followup import condense
 from kb.index import KnowledgeBase
 from kb.question import Question, analyse
 from kb.records import Answer, Citation, Filters, Hit, Sentence
-from kb.retriever import is_comparative, retrieve
+from kb.retriever import FULL, RetrievalConfig, is_comparative, retrieve
 from kb.verifier import verify
 
 REFUSAL = "The documents in this knowledge base do not say."
@@ -60,11 +60,14 @@ def answer(
     filters: Filters | None = None,
     mode: str | None = None,
     max_words: int | None = None,
+    retrieval: RetrievalConfig = FULL,
 ) -> Answer:
     """Answer `question` from the knowledge base, every sentence cited and verified.
 
     `history`: earlier turns, oldest first (strings, {"question": ...} dicts or Answers);
     a follow-up is rewritten into a standalone query before retrieval.
+    `retrieval`: which retrieval pipeline feeds the extractive answer (`kb eval --configs`
+    compares them; the generative mode always uses the full one).
     """
     t0 = time.perf_counter()
     settings = kbase.settings.answer
@@ -80,7 +83,7 @@ def answer(
         return Answer(question, EMPTY_QUESTION, (), (), (), True, mode,
                       {"retrieve": 0.0, "answer": 0.0, "total": 0.0})
     query = condense(text, history)
-    hits = retrieve(query, kbase, filters, k=settings.passages)
+    hits = retrieve(query, kbase, filters, k=settings.passages, config=retrieval)
     t1 = time.perf_counter()
     # "According to the white paper, ..." names where to look, not what is asked.
     q = analyse(kbase.document_names().strip(query))
@@ -115,6 +118,12 @@ def evidence_strength(
     """
     if not cands:
         return 0.0, ["no passages"]
+    # "!!!", "What is it?", "xxxxxxxxxx": the embedders still return their nearest passages,
+    # but a question that names nothing, or only words the corpus never uses, has no evidence.
+    if not q.terms:
+        return 0.0, ["the question names nothing to look for"]
+    if q.english and not any(stats.stem_df(t) for t in q.terms):
+        return 0.0, ["the documents never use any of the question's words"]
     best = max(c.relevance for c in cands)
     anchors = [a for a in q.anchors if _is_strong_anchor(a)]
     unknown = [a for a in anchors if not a.isdigit() and stats.word_df(a) == 0]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +21,9 @@ from kb.embedder import Embedder, get_embedder
 from kb.lexical import LexicalIndex
 from kb.lexicon import Lexicon
 from kb.settings import Settings
-from kb.store import VectorStore, chroma_client
+from kb.store import ChromaConnection, VectorStore
+
+log = logging.getLogger(__name__)
 
 
 class KnowledgeBase:
@@ -42,8 +45,9 @@ class KnowledgeBase:
         return self.root / f"bm25-{self.settings.ingest.fingerprint()}"
 
     @cached_property
-    def _client(self):  # type: ignore[no-untyped-def]
-        return chroma_client(self.settings)
+    def chroma(self) -> ChromaConnection:
+        """The Chroma client, made on first use and again after a fault (see kb/store.py)."""
+        return ChromaConnection(self.settings)
 
     def embedder(self, name: str) -> Embedder:
         with self._lock:
@@ -55,31 +59,39 @@ class KnowledgeBase:
         with self._lock:
             cache = self.__dict__.setdefault("_stores", {})
             if name not in cache:
-                cache[name] = VectorStore(self._client, self.settings.index_name(name))
+                cache[name] = VectorStore(self.chroma, self.settings.index_name(name))
             return cache[name]
 
     @property
     def embedder_names(self) -> tuple[str, ...]:
         return tuple(self.settings.embedding.models)
 
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index, rebuilt here if missing or older than the catalog."""
+    def lexical(self, strict: bool = False) -> LexicalIndex:
+        """The BM25 index, rebuilt here if missing or older than the catalog. `strict` (ingest)
+        raises when the rebuilt index cannot be saved; otherwise (readers) it is kept in memory
+        only, so a full disk or a read-only data directory does not stop answers."""
         with self._lock:
             stamp = self.catalog.state_hash()
             if self._lexical is None or self._lexical.stamp != stamp:
                 loaded = LexicalIndex.load(self.lexical_dir)
                 if loaded is None or loaded.stamp != stamp:
-                    loaded = self.rebuild_lexical()
+                    loaded = self.rebuild_lexical(strict)
                 self._lexical = loaded
             return self._lexical
 
-    def rebuild_lexical(self) -> LexicalIndex:
+    def rebuild_lexical(self, strict: bool = True) -> LexicalIndex:
         chunks = self.catalog.ordered_chunks()
         index = LexicalIndex.build(
             [c.chunk_id for c in chunks], [lexical_text(c) for c in chunks],
             self.catalog.state_hash(),
         )
-        index.save(self.lexical_dir)
+        try:
+            index.save(self.lexical_dir)
+        except OSError as exc:
+            if strict:
+                raise
+            log.warning("BM25 index kept in memory only, %s not written: %s",
+                        self.lexical_dir, exc)
         self._lexical = index
         return index
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +28,13 @@ from ingest.manifest import load_manifest
 from ingest.pipeline import list_sources, parse_file
 from ingest.records import Chunk, DocMeta, Document, IngestError, ParsedDocument
 from kb.aliases import ALIASES_FILE
-from kb.catalog import Entry
+from kb.catalog import Catalog, Entry
+from kb.embcache import embed_passages, open_cache
 from kb.index import KnowledgeBase, unit_chunk_id, vector_units
 from kb.lexicon import LEXICON_FILE
+from kb.store import StoreUnavailable, StoreWriteError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +46,8 @@ class IngestReport:
     errors: list[IngestError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
+    windows_embedded: int = 0  # vector windows the models embedded (summed over embedders)
+    windows_cached: int = 0  # vector windows whose vectors came from the embedding cache
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -48,11 +56,12 @@ class IngestReport:
         return not self.errors
 
     def summary(self, total_docs: int, total_chunks: int) -> str:
+        cached = f" ({self.windows_cached} vectors from the cache)" if self.windows_cached else ""
         return (
             f"{total_docs} documents, {total_chunks} chunks in the index; "
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.errors)} failed; "
-            f"{self.chunks_embedded} chunks embedded in {self.embed_seconds:.1f} s; "
+            f"{self.chunks_embedded} chunks embedded in {self.embed_seconds:.1f} s{cached}; "
             f"{self.seconds:.1f} s"
         )
 
@@ -103,11 +112,31 @@ def ingest(
 ) -> IngestReport:
     """Bring the index in line with the corpus directory (or add/refresh just `paths`).
 
+    A write that fails (disk full, read-only data directory, Chroma server down) stops the run
+    with one error naming the place and the cause; documents not yet updated keep their
+    previous version, and vectors written for the document in progress are deleted again.
+
     >>> report = ingest(KnowledgeBase(Settings()))   # the whole corpus, incremental
     """
-    settings = kbase.settings
     started = time.perf_counter()
     report = IngestReport()
+    try:
+        _ingest(kbase, paths, progress, on_file, report)
+    except WRITE_ERRORS as exc:
+        report.errors.append(write_failure(kbase, exc))
+        _forget_partial_write(kbase)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest(
+    kbase: KnowledgeBase,
+    paths: Sequence[Path] | None,
+    progress: bool,
+    on_file: Callable[[str, int, int], None] | None,
+    report: IngestReport,
+) -> None:
+    settings = kbase.settings
     corpus_dir = settings.corpus_dir
     whole_corpus = not paths
     manifest: dict[str, DocMeta] = {}
@@ -164,9 +193,46 @@ def ingest(
             report.removed.append(catalog.registry[doc_id].source)
             _remove(kbase, doc_id)
     _delete_orphans(kbase)
-    kbase.lexical()  # rebuilds BM25 when the catalog changed, or when it is missing
-    report.seconds = time.perf_counter() - started
-    return report
+    kbase.lexical(strict=True)  # rebuilds BM25 when the catalog changed, or when it is missing
+
+
+# What a failed write of the index raises: the catalog and BM25 files (OSError: ENOSPC, EROFS,
+# EACCES), the embedding cache (sqlite3), Chroma (kb.store's two exceptions).
+WRITE_ERRORS = (OSError, sqlite3.Error, StoreUnavailable, StoreWriteError)
+
+
+def write_failure(kbase: KnowledgeBase, exc: BaseException) -> IngestError:
+    """One line for a failed write: where (the data directory, or the Chroma server) and why."""
+    data_dir = kbase.settings.data_dir
+    if isinstance(exc, StoreUnavailable | StoreWriteError):
+        where, cause = kbase.settings.chroma_url or str(data_dir), str(exc)
+    elif isinstance(exc, OSError):
+        where, cause = str(data_dir), exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename:
+            path = Path(exc.filename)
+            shown = path.relative_to(data_dir) if path.is_relative_to(data_dir) else path
+            cause = f"{cause} ({shown})"
+    else:  # sqlite3 (the embedding cache in the data directory)
+        where, cause = str(data_dir), str(exc) or type(exc).__name__
+    return IngestError(where, f"ingest stopped, the index cannot be written: {cause}; documents "
+                       "not yet updated keep their previous version (fix this, then run "
+                       "`kb ingest` again)")
+
+
+def _forget_partial_write(kbase: KnowledgeBase) -> None:
+    """After a failed write, reload the catalog from disk (the in-memory one may already have
+    dropped the document whose write failed) and delete the vectors it does not know (the
+    document in progress); best effort, as the store may be what failed. The next ingest
+    retries it."""
+    try:
+        kbase.catalog = Catalog(kbase.catalog.root)
+    except Exception as exc:  # noqa: BLE001 - the first failure is the one reported
+        log.info("could not reload the catalog: %s", exc)
+        return
+    try:
+        _delete_orphans(kbase)
+    except Exception as exc:  # noqa: BLE001 - the first failure is the one reported
+        log.info("could not delete the vectors of the interrupted document: %s", exc)
 
 
 def _expected_units(kbase: KnowledgeBase, chunks: Sequence[Chunk]) -> dict[str, tuple[str, str]]:
@@ -191,14 +257,20 @@ def _store(kbase: KnowledgeBase, parsed: ParsedDocument, fp: str, report: Ingest
     document = parsed.document
     chunks = {c.chunk_id: c for c in parsed.chunks}
     units = _expected_units(kbase, list(parsed.chunks))
+    stale: dict[str, set[str]] = {}
+    cache = open_cache(kbase.root) if kbase.settings.embedding.cache else None
     for name in kbase.embedder_names:
         store = kbase.store(name)
         present = store.ids(where={"doc_id": document.doc_id})
         missing = [u for u in units if u not in present]
         if missing:
             t0 = time.perf_counter()
-            vectors = kbase.embedder(name).embed_passages([units[u][1] for u in missing])
+            vectors, cached = embed_passages(
+                kbase.embedder(name), [units[u][1] for u in missing], cache
+            )
             report.embed_seconds += time.perf_counter() - t0
+            report.windows_embedded += cached.embedded
+            report.windows_cached += cached.cached
             report.chunks_embedded += len({units[u][0] for u in missing})
             store.upsert(
                 missing, vectors,
@@ -208,18 +280,21 @@ def _store(kbase: KnowledgeBase, parsed: ParsedDocument, fp: str, report: Ingest
         if kept:
             metadatas = [unit_metadata(chunks[units[u][0]], document) for u in kept]
             store.update_metadata(kept, metadatas)
-        stale = present - set(units)
-        if stale:
-            store.delete(sorted(stale))
+        stale[name] = present - set(units)
     entry = Entry(document.doc_id, document.source, fp, len(chunks))
     kbase.catalog.put(entry, document, parsed.text, parsed.chunks)
+    # The old version's vectors go only once the catalog no longer points at them: a run that
+    # fails or is killed before this line leaves the previous version whole.
+    for name, ids in stale.items():
+        if ids:
+            kbase.store(name).delete(sorted(ids))
 
 
 def _remove(kbase: KnowledgeBase, doc_id: str) -> None:
+    kbase.catalog.remove(doc_id)  # first: vectors the catalog does not know are ignored
     for name in kbase.embedder_names:
         store = kbase.store(name)
         store.delete(sorted(store.ids(where={"doc_id": doc_id})))
-    kbase.catalog.remove(doc_id)
 
 
 def _delete_orphans(kbase: KnowledgeBase) -> None:

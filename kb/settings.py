@@ -33,6 +33,12 @@ class EmbeddingSettings(BaseModel):
         "dense retriever.",
     )
     batch_size: int = Field(32, description="Passages embedded per batch at ingest.")
+    cache: bool = Field(
+        True,
+        description="Keep every passage vector in <data_dir>/embcache.sqlite by model and "
+        "SHA-256 of the text, so identical text is never embedded twice (re-issued documents, "
+        "rebuilds). KB_EMBEDDING__CACHE=false embeds everything.",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -174,7 +180,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Where the indexes live.")
     corpus_dir: Path = Field(Path("corpus"), description="The documents and manifest.toml.")
     chroma_url: str | None = Field(
-        None, description="Chroma server URL (http://host:port); embedded Chroma when unset."
+        None, description="Chroma server URL: http://host:port, or http://host:port/NAME to use "
+        "the server database NAME (created on first use; one per knowledge base). Embedded "
+        "Chroma under data_dir when unset."
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -207,6 +215,7 @@ class Settings(BaseSettings):
         # The app section changes how results are served, not the results.
         excluded = {"data_dir", "corpus_dir", "host", "port", "app"}
         payload = self.model_dump(mode="json", exclude=excluded)
+        payload["embedding"].pop("cache", None)  # the cache changes speed, not results
         return hashlib.md5(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     def index_name(self, model: str) -> str:

@@ -42,3 +42,13 @@ def real_kb(tmp_path_factory: pytest.TempPathFactory):
     report = ingest(kbase, progress=False)
     assert report.ok, report.errors
     return kbase
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """One real `chroma run` on a free loopback port for the session, stopped at the end even
+    when tests fail; each test takes a database of its own with `chroma_server.new_url()`."""
+    from tests.chroma_server import ChromaServer
+
+    with ChromaServer(tmp_path_factory.mktemp("chroma") / "db") as server:
+        yield server

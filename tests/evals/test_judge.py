@@ -41,7 +41,7 @@ def write_labels(path: Path, rows: list[tuple[str, str, str, bool]]) -> Path:
 
 
 # Seven pairs whose verifier verdicts are known: TP, TP, TN, TN, TN, FP (a negation the
-# lexical rules cannot see), FN (a figure reference "(Figure 1)" whose number is not in the text).
+# lexical rules cannot see), FN (a paraphrase that spells the figure out in words).
 TINY = [
     ("q1", "The poor population was 122 million.", PASSAGE, True),                      # TP
     ("q1", "In 2011 the poverty line was raised to 2,300 yuan.", PASSAGE, True),         # TP
@@ -49,7 +49,7 @@ TINY = [
     ("q2", "Kenya relocated 9.6 million people.", PASSAGE, False),                        # TN
     ("q3", "Tourism income reached 770 million yuan.", PASSAGE, False),                   # TN
     ("q3", "In 2011 the poverty line was not raised to 2,300 yuan.", PASSAGE, False),     # FP
-    ("q4", "The poor population was 122 million (Figure 1).", PASSAGE, True),             # FN
+    ("q4", "There were a hundred and twenty-two million poor people.", PASSAGE, True),   # FN
 ]
 
 

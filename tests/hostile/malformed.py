@@ -15,6 +15,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from evals.bench.measure import measured, peak_mb
 
 MEMORY_LIMIT = 3 * 1024**3  # RLIMIT_AS of the `kb ingest` child: address space, not RSS
 HANG_GUARD_S = 300  # a hang guard, not a speed test
@@ -234,15 +237,17 @@ def run_ingest(root: Path, files: dict[str, bytes]) -> Run:
     out_path, err_path = root / "stdout.txt", root / "stderr.txt"
     started = time.perf_counter()
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen([*kb_command(), "ingest", "--json"], stdout=out, stderr=err,
-                                env=env, cwd=root, preexec_fn=_limit_memory)
+        peak_file = root / "peak.txt"
+        proc = subprocess.Popen(measured([*kb_command(), "ingest", "--json"], peak_file),
+                                stdout=out, stderr=err, env=env, cwd=root,
+                                preexec_fn=_limit_memory, start_new_session=True)
         deadline = started + HANG_GUARD_S
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)  # the launcher and `kb ingest` under it
                 pid, status, usage = os.wait4(proc.pid, 0)
                 break
             time.sleep(0.05)
@@ -254,7 +259,7 @@ def run_ingest(root: Path, files: dict[str, bytes]) -> Run:
     except json.JSONDecodeError:
         report = None
     return Run(proc.returncode, report, err_path.read_text(errors="replace"), seconds,
-               usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+               usage.ru_utime + usage.ru_stime, peak_mb(peak_file))
 
 
 def main() -> None:
