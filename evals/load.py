@@ -35,7 +35,7 @@ from typing import Any
 
 import click
 
-from evals.bench.measure import loadavg, percentiles
+from evals.bench.measure import busy_cpu_s, loadavg, percentiles
 from evals.bench.report import update_markdown
 from evals.gold import load_gold
 
@@ -85,6 +85,7 @@ class LoadResult:
     load_after: list[float] = field(default_factory=list)
     server_peak_rss_mb: float | None = None
     client_cpu_s: float | None = None  # this process (the simulated users), user + system
+    busy_cpu_s: float | None = None  # every process on the machine during the run
     server_cpu_s: float | None = None  # the app process, when this tool started it
 
     def summary(self) -> dict[str, Any]:
@@ -115,7 +116,15 @@ class LoadResult:
             "load_before": self.load_before, "load_after": self.load_after,
             "server_peak_rss_mb": self.server_peak_rss_mb,
             "client_cpu_s": self.client_cpu_s, "server_cpu_s": self.server_cpu_s,
+            "others_cores": self.others_cores(),
         }
+
+    def others_cores(self) -> float | None:
+        """Average cores that processes other than the app and the simulated users used."""
+        if None in (self.busy_cpu_s, self.server_cpu_s, self.client_cpu_s) or not self.elapsed_s:
+            return None
+        rest = self.busy_cpu_s - self.server_cpu_s - self.client_cpu_s  # type: ignore[operator]
+        return round(max(0.0, rest) / self.elapsed_s, 2)
 
 
 def reply_text(chat: Any) -> str:
@@ -180,6 +189,7 @@ def run_load(url: str, users: int, seconds: float, questions: Sequence[str] | No
             clients.append(None)
             failed.append(f"{type(exc).__name__}: {exc}")
     cpu0 = _own_cpu_s()
+    busy0 = busy_cpu_s()
     t0 = time.monotonic()
     deadline = t0 + seconds
 
@@ -243,6 +253,9 @@ def run_load(url: str, users: int, seconds: float, questions: Sequence[str] | No
         thread.join(timeout=seconds + 2 * timeout + 60)
     result.elapsed_s = time.monotonic() - t0
     result.client_cpu_s = round(_own_cpu_s() - cpu0, 1)
+    busy1 = busy_cpu_s()
+    if busy0 is not None and busy1 is not None:
+        result.busy_cpu_s = round(busy1 - busy0, 1)
     result.load_after = loadavg()
     result.records.sort(key=lambda r: r.start)
     return result
@@ -376,14 +389,20 @@ THREADING_NOTE = (
 )
 
 
+def _others(s: dict[str, Any]) -> str:
+    if s.get("others_cores") is not None:
+        return f"{s['others_cores']:.2f}"
+    return f"load {s['load_before'][0]:.1f} → {s['load_after'][0]:.1f}"
+
+
 def compare_limits(runs: Sequence[LoadResult]) -> str:
     """One sentence comparing the concurrency limits tried (when more than one)."""
     if len(runs) < 2:
         return ""
     rows = [r.summary() for r in runs]
     parts = [f"limit {s['concurrency_limit']}: {s['throughput_per_s']}/s, p95 "
-             f"{(s['latency_ms']['p95'] or 0) / 1000:.1f} s ({s['elapsed_s']:.0f} s run, load "
-             f"{s['load_before'][0]:.1f})" for s in rows]
+             f"{(s['latency_ms']['p95'] or 0) / 1000:.1f} s ({s['elapsed_s']:.0f} s run, other "
+             f"jobs {_others(s)} cores)" for s in rows]
     best = max(rows, key=lambda s: s["throughput_per_s"] or 0)
     return ("Limits compared with the same users (the later runs are shorter): "
             + "; ".join(parts) + f". Highest throughput: limit {best['concurrency_limit']}.")
@@ -401,11 +420,12 @@ def load_markdown(runs: Sequence[LoadResult]) -> str:
         "same conversation a quarter of the time. Every reply is checked: cited, or an "
         "abstention, and not the error message. Latency is per request, end to end (queue "
         "wait + answer + streaming). Meanwhile a new user every 5 s loads the page, opens a "
-        "new client and asks one question. Client and server share the same 2 cores.",
+        "new client and asks one question. Client and server share the same 2 cores; *other "
+        "jobs* is the average number of cores that every other process used meanwhile.",
         "",
         "| concurrency limit | duration | requests | errors | throughput | p50 | p95 | max | "
         "answers per user (min–max) | new user: page / connect / answer p50 (max) | "
-        "server peak RSS | load avg |",
+        "server peak RSS | other jobs (cores) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
@@ -421,7 +441,7 @@ def load_markdown(runs: Sequence[LoadResult]) -> str:
             f"{p['page_ms']['p50'] or 0:,.0f} / {p['connect_ms']['p50'] or 0:,.0f} / "
             f"{p['answer_ms']['p50'] or 0:,.0f} ms ({p['answer_ms']['max'] or 0:,.0f}), "
             f"{p['ok']}/{p['n']} ok | {s['server_peak_rss_mb'] or 0:,.0f} MB | "
-            f"{s['load_before'][0]:.1f} → {s['load_after'][0]:.1f} |")
+            f"{_others(s)} |")
     cpus = os.cpu_count() or 1
     if head["server_cpu_s"] is not None:
         lines += ["", f"CPU used during the first run ({head['elapsed_s']:.0f} s; {cpus} cores "

@@ -146,8 +146,10 @@ def run(scale: int, work: Path | None, keep: bool, out: Path, sample: int, round
             raise click.ClickException(
                 f"{name} failed ({child.returncode}); see {work / 'logs' / name}.log")
         row = {"wall_s": round(child.wall_s, 1), "max_rss_mb": round(child.max_rss_mb, 1),
+               "cpu_s": child.cpu_s, "others_cores": child.others_cores,
                "load_before": before, "load_after": loadavg(), "result": child.json()}
-        click.echo(f"[bench] {name}: {row['wall_s']} s, {row['max_rss_mb']} MB", err=True)
+        click.echo(f"[bench] {name}: {row['wall_s']} s, {row['max_rss_mb']} MB, other jobs "
+                   f"{child.others_cores} cores", err=True)
         stages[name] = row
         _save(results, out)
         return row

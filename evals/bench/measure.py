@@ -32,6 +32,8 @@ class ChildRun:
     wall_s: float
     max_rss_mb: float
     stdout: str
+    cpu_s: float = 0.0  # user + system CPU of the command (and its own children)
+    others_cores: float | None = None  # average cores that everything else used meanwhile
 
     def json(self) -> Any:
         """The last line of stdout that parses as JSON (commands print their report last)."""
@@ -76,12 +78,31 @@ def run_child(command: Sequence[str], env: Mapping[str, str], log: Path,
     with out_path.open("w") as out, log.open("w") as err:
         t0 = time.perf_counter()
         peak_file = log.with_suffix(".peak")
+        busy0 = busy_cpu_s()
         proc = subprocess.Popen(measured(command, peak_file), stdout=out, stderr=err,
                                 env=dict(env), cwd=cwd)
-        proc.wait()
+        # wait4: this child's CPU, its own waited-for children included (the command).
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
+        busy1 = busy_cpu_s()
+    cpu = usage.ru_utime + usage.ru_stime
+    others = None
+    if busy0 is not None and busy1 is not None and wall > 0:
+        others = round(max(0.0, busy1 - busy0 - cpu) / wall, 2)
     return ChildRun(list(command), proc.returncode, wall, peak_mb(peak_file),
-                    out_path.read_text())
+                    out_path.read_text(), round(cpu, 1), others)
+
+
+def busy_cpu_s() -> float | None:
+    """CPU seconds all processes have used since boot, summed over cores (/proc/stat): the
+    difference over a stage, less the stage's own CPU, is what other jobs took meanwhile."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def disk_usage(path: Path) -> dict[str, int]:

@@ -44,7 +44,11 @@ def _mb(nbytes: int | float | None) -> str:
 
 
 def _load(row: dict[str, Any]) -> str:
-    return f"{row['load_before'][0]:.1f} → {row['load_after'][0]:.1f}"
+    """What else ran meanwhile: the cores other processes used (from /proc/stat, less the
+    stage's own CPU), else the 1-minute load average before → after."""
+    if row.get("others_cores") is not None:
+        return f"{row['others_cores']:.2f}"
+    return f"load {row['load_before'][0]:.1f} → {row['load_after'][0]:.1f}"
 
 
 def _changed(results: dict[str, Any]) -> str:
@@ -93,10 +97,11 @@ def bench_markdown(results: dict[str, Any]) -> str:
         f"Run {results['started']} – {results.get('finished', '(unfinished)')}, commit "
         f"{results['commit']}, {m['cpus']} CPUs, {m['memory_gb']} GiB RAM, Python "
         f"{m['python']}. Command: `{results['command']}` (`make bench`). Every stage ran in "
-        "its own process under `nice`; the 1-minute load average before → after each stage "
-        "is given next to its numbers (other engineers' jobs shared the machine: a load above "
-        "2 on these 2 cores means the numbers are pessimistic). Raw numbers: "
-        "[bench.json](bench.json).",
+        "its own process under `nice`. Other engineers' jobs shared the machine: *other jobs* "
+        "is the average number of cores that every other process used during a stage "
+        "(/proc/stat, less the stage's own CPU; 0 = a quiet machine, 2 = all of it; the "
+        "1-minute load average is in bench.json). A stage with other jobs near 1 or above "
+        "ran up to twice as slow as on a quiet machine. Raw numbers: [bench.json](bench.json).",
         "",
         "![ingest throughput and query latency](bench.png)",
         "",
@@ -120,7 +125,7 @@ def bench_markdown(results: dict[str, Any]) -> str:
         "",
         f"Parsing alone (load, clean, structure, chunk; no embedding): {_n(parse['mb_per_s'], 2)}"
         f" MB/s, {_n(parse['chunks_per_s'])} chunks/s. Load average "
-        f"{_load(s['floor'])}.",
+        f"Other jobs: {_load(s['floor'])} cores.",
         "",
         "## Ingest",
         "",
@@ -132,7 +137,7 @@ def bench_markdown(results: dict[str, Any]) -> str:
         "process's own `ru_maxrss`.",
         "",
         "| run | docs | chunks | windows per model | wall s | embed s | vectors embedded | "
-        "from cache | chunks/s | peak RSS | index on disk | load avg |",
+        "from cache | chunks/s | peak RSS | index on disk | other jobs (cores) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     labels = {
@@ -232,7 +237,7 @@ def bench_markdown(results: dict[str, Any]) -> str:
             "included). Cold = open the index, load both models, first answer.",
             "",
             "| scale | chunks | retrieve p50 | retrieve p95 | answer p50 | answer p95 | "
-            "answer max | abstained | cold first answer | peak RSS | load avg |",
+            "answer max | abstained | cold first answer | peak RSS | other jobs (cores) |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for label, row in lat:
